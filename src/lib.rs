@@ -2,3 +2,4 @@
 //!
 //! The binary in `main.rs` is a thin shell over this library, so that tests,
 //! benchmarks and fuzz targets call exactly the code the server runs.
+pub mod metrics;
