@@ -1,1 +1,147 @@
-fn main() {}
+//! The `daedalus` binary: `daedalus` serves, `daedalus migrate` applies migrations and
+//! exits, `daedalus migrate --status` lists them.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use daedalus::app::App;
+use daedalus::config::{Config, Source};
+use daedalus::db::{self, embedded::Cluster, migrate};
+use daedalus::logging;
+
+const USAGE: &str = "usage: daedalus [migrate [--status]] | --version | --help
+  (no command)        serve the API (and the browser app in development)
+  migrate             apply pending database migrations, then exit
+  migrate --status    list migrations and when each was applied
+Configuration comes from the environment and ./.env; see the README.";
+
+enum Command {
+    Serve,
+    Migrate,
+    MigrateStatus,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let command = match args.as_slice() {
+        [] => Command::Serve,
+        ["migrate"] => Command::Migrate,
+        ["migrate", "--status"] => Command::MigrateStatus,
+        ["--version"] => {
+            println!(
+                "daedalus {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                env!("DAEDALUS_GIT_COMMIT")
+            );
+            return ExitCode::SUCCESS;
+        }
+        ["--help"] | ["-h"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init();
+    let cfg = match Source::from_env().and_then(|src| Config::load(&src)) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            log::error!(target: "config", variable = e.variable.as_str(); "bad configuration: {e}");
+            eprintln!("daedalus: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts on any supported system");
+    match runtime.block_on(run(command, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error!(target: "daedalus", "{message}");
+            eprintln!("daedalus: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, cfg: Config) -> Result<(), String> {
+    let (url, cluster) = database(&cfg).await?;
+    let result = match command {
+        Command::Serve => serve(cfg, &url).await,
+        Command::Migrate => apply_migrations(&url).await.map(|_| ()),
+        Command::MigrateStatus => print_status(&url).await,
+    };
+    if let Some(cluster) = cluster {
+        tokio::task::spawn_blocking(move || cluster.stop())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    result
+}
+
+/// The configured database, or the embedded cluster in development.
+async fn database(cfg: &Config) -> Result<(String, Option<Cluster>), String> {
+    if let Some(url) = &cfg.database_url {
+        return Ok((url.0.clone(), None));
+    }
+    let data_dir = cfg.data_dir.clone();
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&data_dir))
+        .await
+        .map_err(|e| e.to_string())??;
+    cluster.ensure_database().await?;
+    Ok((cluster.url(), Some(cluster)))
+}
+
+async fn apply_migrations(url: &str) -> Result<Vec<i32>, String> {
+    let mut client = db::connect(url)
+        .await
+        .map_err(|e| format!("cannot reach the database: {e}"))?;
+    migrate::apply(&mut client).await.map_err(|e| e.to_string())
+}
+
+async fn print_status(url: &str) -> Result<(), String> {
+    let client = db::connect(url)
+        .await
+        .map_err(|e| format!("cannot reach the database: {e}"))?;
+    for s in migrate::status(&client).await.map_err(|e| e.to_string())? {
+        let when = s
+            .applied_at
+            .map_or_else(|| "pending".to_string(), daedalus::api::workspaces::rfc3339);
+        println!("{:>4}  {:<32} {when}", s.version, s.name);
+    }
+    Ok(())
+}
+
+async fn serve(cfg: Config, url: &str) -> Result<(), String> {
+    apply_migrations(url).await?;
+    let pool = db::pool(url)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (DAEDALUS_LISTEN): {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let spa = cfg
+        .static_dir
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    log::info!(target: "daedalus", addr = addr.to_string().as_str(), env = format!("{:?}", cfg.env).as_str(),
+        static_dir = spa.as_str(), version = env!("CARGO_PKG_VERSION");
+        "listening; open http://{addr}/");
+    daedalus::metrics::get();
+    let app = Arc::new(App::new(cfg, pool));
+    daedalus::http::server::serve(app, listener, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler succeeds");
+    tokio::select! {
+        _ = term.recv() => log::info!(target: "daedalus", signal = "SIGTERM"; "shutting down"),
+        _ = tokio::signal::ctrl_c() => log::info!(target: "daedalus", signal = "SIGINT"; "shutting down"),
+    }
+}

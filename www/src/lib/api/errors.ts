@@ -66,6 +66,15 @@ function withDetail(sentence: string, detail: string): string {
   return detail ? `${sentence} (${detail})` : sentence;
 }
 
+/** Words for the error a failed run recorded on its answer. */
+export function runFailureWords(error: { code: string; message: string }): string {
+  if (AGENT_DOWN_CODES.has(error.code) || error.code.includes("unreachable")) {
+    return plainWords(502, error.code, error.message);
+  }
+  const reason = error.message || "The agent could not answer.";
+  return `${reason} Use Retry to send the message again.`;
+}
+
 /** Builds the ApiError for a non-2xx response body (which may not be JSON). */
 export function errorFromBody(status: number, bodyText: string): ApiError {
   let code = `http_${status}`;

@@ -1,0 +1,164 @@
+//! Messages of a conversation, and the agent runs that sending one starts.
+//!
+//! Lists are oldest first. Without a cursor a page starts at the first message;
+//! `?from=end` starts at the newest instead (the page still reads oldest first) and its
+//! cursor leads back to older messages.
+
+use ::http::StatusCode;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::conversations::load_row;
+use super::paging::List;
+use super::workspaces::rfc3339;
+use crate::app::{App, User};
+use crate::error::{Error, Result};
+use crate::http::query::{self, encode_cursor};
+use crate::http::{self, Request, Response};
+
+pub const COLUMNS: &str = "id, conversation_id, role, content, status, error, agent, run_id, \
+                           file_ids, created_at, parts, seq";
+
+/// A message row in the answer shape.
+pub fn to_json(row: &Row) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.get::<_, Uuid>(0),
+        "conversation_id": row.get::<_, Uuid>(1),
+        "role": row.get::<_, &str>(2),
+        "content": row.get::<_, &str>(3),
+        "status": row.get::<_, &str>(4),
+        "error": row.get::<_, Option<serde_json::Value>>(5),
+        "agent": row.get::<_, Option<&str>>(6),
+        "run_id": row.get::<_, Option<Uuid>>(7),
+        "file_ids": row.get::<_, Vec<Uuid>>(8),
+        "created_at": rfc3339(row.get(9)),
+        "parts": row.get::<_, serde_json::Value>(10),
+    })
+}
+
+/// Where a page starts: after a sequence number (forward) or before one (backward).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    After(i64),
+    Before(i64),
+}
+
+impl Position {
+    pub fn decode(raw: &str) -> Result<Position> {
+        let bad = || Error::bad_request("invalid_cursor", "the cursor is not one this server gave");
+        let (dir, seq) = raw.split_once(':').ok_or_else(bad)?;
+        let seq: i64 = seq.parse().map_err(|_| bad())?;
+        match dir {
+            "a" => Ok(Position::After(seq)),
+            "b" => Ok(Position::Before(seq)),
+            _ => Err(bad()),
+        }
+    }
+
+    fn encode(self) -> String {
+        match self {
+            Position::After(seq) => encode_cursor(&format!("a:{seq}")),
+            Position::Before(seq) => encode_cursor(&format!("b:{seq}")),
+        }
+    }
+}
+
+pub async fn handle_list(
+    app: &App,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    req: &Request,
+) -> Result<Response> {
+    let pairs = query::parse(req.uri().query())?;
+    let page = query::Page::from_pairs(&pairs)?;
+    let position = match (page.cursor.as_deref(), query::get(&pairs, "from")) {
+        (Some(raw), _) => Position::decode(raw)?,
+        (None, None | Some("start")) => Position::After(0),
+        (None, Some("end")) => Position::Before(i64::MAX),
+        (None, Some(_)) => {
+            return Err(Error::bad_request(
+                "invalid_query",
+                "from must be start or end",
+            ));
+        }
+    };
+    let rows = fetch_page(app, user, ws, c, position, page.limit).await?;
+    http::json(StatusCode::OK, &rows)
+}
+
+/// One page of messages, checking ownership in the same round trip when rows exist.
+async fn fetch_page(
+    app: &App,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    position: Position,
+    limit: i64,
+) -> Result<List<serde_json::Value>> {
+    let db = app.db.get().await?;
+    let (cmp, order) = match position {
+        Position::After(_) => (">", "ASC"),
+        Position::Before(_) => ("<", "DESC"),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages m
+         WHERE m.conversation_id = $1 AND m.seq {cmp} $2
+           AND EXISTS (SELECT 1 FROM conversations c JOIN workspaces w ON w.id = c.workspace_id
+                       WHERE c.id = $1 AND c.workspace_id = $3 AND w.owner_id = $4)
+         ORDER BY m.seq {order} LIMIT $5"
+    );
+    let stmt = db.prepare_cached(&sql).await?;
+    let (Position::After(seq) | Position::Before(seq)) = position;
+    let mut rows = db
+        .query(&stmt, &[&c, &seq, &ws, &user.id, &(limit + 1)])
+        .await?;
+    drop(db);
+    if rows.is_empty() {
+        load_row(app, user, ws, c).await?;
+    }
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = match position {
+        Position::After(_) => rows.last().map(|r| Position::After(r.get(11))),
+        Position::Before(_) => rows.last().map(|r| Position::Before(r.get(11))),
+    };
+    if matches!(position, Position::Before(_)) {
+        rows.reverse();
+    }
+    Ok(List {
+        items: rows.iter().map(to_json).collect(),
+        next_cursor: next.filter(|_| more).map(Position::encode),
+    })
+}
+
+pub async fn handle_send(
+    app: &App,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    req: Request,
+) -> Result<Response> {
+    crate::runs::handle_send(app, user, ws, c, req).await
+}
+
+pub async fn handle_run_events(
+    app: &App,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    r: Uuid,
+    req: &Request,
+) -> Result<Response> {
+    crate::runs::handle_events(app, user, ws, c, r, req).await
+}
+
+pub async fn handle_run_cancel(
+    app: &App,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    r: Uuid,
+) -> Result<Response> {
+    crate::runs::handle_cancel(app, user, ws, c, r).await
+}
