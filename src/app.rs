@@ -28,6 +28,13 @@ pub struct App {
     /// External name to user id. Ids never change, so instances may cache them freely.
     users: Mutex<HashMap<String, Uuid>>,
     pub telemetry_limit: crate::api::telemetry::RateLimit,
+    /// MCP sessions and connections to agent servers.
+    pub mcp: crate::mcp::Pool,
+    /// Recent discovery answers of agent servers.
+    pub agents: crate::agents::Cache,
+    pub runs: crate::runs::Runs,
+    /// Where file bytes live: S3 or the local disk.
+    pub store: crate::storage::Store,
 }
 
 impl App {

@@ -131,34 +131,3 @@ async fn fetch_page(
         next_cursor: next.filter(|_| more).map(Position::encode),
     })
 }
-
-pub async fn handle_send(
-    app: &App,
-    user: &User,
-    ws: Uuid,
-    c: Uuid,
-    req: Request,
-) -> Result<Response> {
-    crate::runs::handle_send(app, user, ws, c, req).await
-}
-
-pub async fn handle_run_events(
-    app: &App,
-    user: &User,
-    ws: Uuid,
-    c: Uuid,
-    r: Uuid,
-    req: &Request,
-) -> Result<Response> {
-    crate::runs::handle_events(app, user, ws, c, r, req).await
-}
-
-pub async fn handle_run_cancel(
-    app: &App,
-    user: &User,
-    ws: Uuid,
-    c: Uuid,
-    r: Uuid,
-) -> Result<Response> {
-    crate::runs::handle_cancel(app, user, ws, c, r).await
-}

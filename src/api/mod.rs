@@ -15,6 +15,7 @@ use ::http::Method;
 
 use crate::app::App;
 use crate::error::Result;
+use crate::runs;
 use crate::http::route::Route;
 use crate::http::server::RequestContext;
 use crate::http::{Request, Response};
@@ -69,11 +70,9 @@ async fn dispatch_user(
         }
         Route::Conversation { ws, c } => conversations::handle_delete(app, user, ws, c).await,
         Route::Messages { ws, c } if reading => messages::handle_list(app, user, ws, c, &req).await,
-        Route::Messages { ws, c } => messages::handle_send(app, user, ws, c, req).await,
-        Route::RunEvents { ws, c, r } => {
-            messages::handle_run_events(app, user, ws, c, r, &req).await
-        }
-        Route::RunCancel { ws, c, r } => messages::handle_run_cancel(app, user, ws, c, r).await,
+        Route::Messages { ws, c } => runs::handle_send(app, user, ws, c, req).await,
+        Route::RunEvents { ws, c, r } => runs::handle_events(app, user, ws, c, r, &req).await,
+        Route::RunCancel { ws, c, r } => runs::handle_cancel(app, user, ws, c, r).await,
         Route::Agents { ws } => workspaces::handle_agents(app, user, ws).await,
         Route::Files { .. } | Route::File { .. } | Route::FileContent { .. } => Err(
             crate::error::Error::unavailable("not_built", "files are not served yet"),

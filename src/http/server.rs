@@ -91,7 +91,7 @@ fn serve_connection(
 }
 
 /// Runs one request through routing and its handler, and records it.
-pub async fn handle(app: &App, req: Request, peer: SocketAddr) -> Response {
+pub async fn handle(app: &Arc<App>, req: Request, peer: SocketAddr) -> Response {
     let started = Instant::now();
     metrics::get().http_in_flight.inc();
     let method = req.method().clone();
