@@ -2,4 +2,6 @@
 //!
 //! The binary in `main.rs` is a thin shell over this library, so that tests,
 //! benchmarks and fuzz targets call exactly the code the server runs.
+pub mod files;
 pub mod metrics;
+pub mod storage;
