@@ -67,7 +67,10 @@ function withDetail(sentence: string, detail: string): string {
 }
 
 /** Words for the error a failed run recorded on its answer. */
-export function runFailureWords(error: { code: string; message: string }): string {
+export function runFailureWords(error: {
+  code: string;
+  message: string;
+}): string {
   if (AGENT_DOWN_CODES.has(error.code) || error.code.includes("unreachable")) {
     return plainWords(502, error.code, error.message);
   }

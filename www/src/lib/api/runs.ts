@@ -58,7 +58,7 @@ export async function followRun(
     const parser = new SseParser();
     let progressed = false;
     try {
-      const response =
+      const response: Response =
         runId && (failures > 0 || lastEventId !== null)
           ? await streams.reattach(runId, lastEventId)
           : await streams.open();

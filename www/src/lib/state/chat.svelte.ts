@@ -3,7 +3,13 @@
  * Sending starts a run on the server; a run found pending after a reload is
  * re-attached, so its answer arrives either way.
  */
-import { api, conversationPath, everyPage, runPath, send } from "$lib/api/client";
+import {
+  api,
+  conversationPath,
+  everyPage,
+  runPath,
+  send,
+} from "$lib/api/client";
 import { describe } from "$lib/api/errors";
 import { followRun } from "$lib/api/runs";
 import type { Message, MessageInput, RunEvent } from "$lib/api/types";
@@ -43,7 +49,9 @@ export class Chat {
       this.error = describe(error);
       return;
     }
-    const pending = this.messages.findLast((m) => m.status === "pending" && m.run_id);
+    const pending = this.messages.findLast(
+      (m) => m.status === "pending" && m.run_id,
+    );
     if (pending?.run_id) await this.reattach(pending.run_id);
   }
 
@@ -54,7 +62,13 @@ export class Chat {
     this.messages.push(draft);
     const path = `${conversationPath(this.workspaceId, this.conversationId)}/messages`;
     await this.follow(
-      () => send(fetch, path, { method: "POST", body: input, headers: EVENT_STREAM, signal: this.stop.signal }),
+      () =>
+        send(fetch, path, {
+          method: "POST",
+          body: input,
+          headers: EVENT_STREAM,
+          signal: this.stop.signal,
+        }),
       draft.id,
     );
   }
@@ -63,9 +77,12 @@ export class Chat {
   async retry(failed: Message): Promise<void> {
     const index = this.messages.indexOf(failed);
     const question =
-      failed.role === "user" ? failed : this.messages.slice(0, index).findLast((m) => m.role === "user");
+      failed.role === "user"
+        ? failed
+        : this.messages.slice(0, index).findLast((m) => m.role === "user");
     if (!question) return;
-    if (question.id.startsWith("local-")) this.messages.splice(this.messages.indexOf(question), 1);
+    if (question.id.startsWith("local-"))
+      this.messages.splice(this.messages.indexOf(question), 1);
     await this.send({ content: question.content, file_ids: question.file_ids });
   }
 
@@ -88,14 +105,21 @@ export class Chat {
     await this.follow(() => this.openEvents(runId, null), null, runId);
   }
 
-  private openEvents(runId: string, lastEventId: string | null): Promise<Response> {
+  private openEvents(
+    runId: string,
+    lastEventId: string | null,
+  ): Promise<Response> {
     const headers: Record<string, string> = { ...EVENT_STREAM };
     if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
     const path = `${runPath(this.workspaceId, this.conversationId, runId)}/events`;
     return send(fetch, path, { headers, signal: this.stop.signal });
   }
 
-  private async follow(open: () => Promise<Response>, draftId: string | null, runId?: string) {
+  private async follow(
+    open: () => Promise<Response>,
+    draftId: string | null,
+    runId?: string,
+  ) {
     this.running = true;
     this.error = null;
     try {
@@ -122,7 +146,11 @@ export class Chat {
         this.put(event.assistant_message);
         break;
       case "progress":
-        this.progress = { progress: event.progress, total: event.total, message: event.message };
+        this.progress = {
+          progress: event.progress,
+          total: event.total,
+          message: event.message,
+        };
         break;
       case "message.completed":
       case "run.failed":
@@ -134,7 +162,9 @@ export class Chat {
 
   /** Puts a stored message in place of its older copy (or of the local draft). */
   private put(message: Message, replaces: string | null = null): void {
-    const index = this.messages.findIndex((m) => m.id === message.id || m.id === replaces);
+    const index = this.messages.findIndex(
+      (m) => m.id === message.id || m.id === replaces,
+    );
     if (index >= 0) this.messages[index] = message;
     else this.messages.push(message);
   }
@@ -160,6 +190,7 @@ export class Chat {
       agent: null,
       run_id: null,
       file_ids: input.file_ids ?? [],
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity -- only its text is kept
       created_at: new Date().toISOString(),
     };
   }

@@ -32,7 +32,11 @@ export function toServerFields(server: AgentServer): ServerFields {
     storedName: server.name,
     name: server.name,
     url: server.url,
-    headers: Object.keys(server.headers ?? {}).map((name) => ({ name, value: "", stored: true })),
+    headers: Object.keys(server.headers ?? {}).map((name) => ({
+      name,
+      value: "",
+      stored: true,
+    })),
   };
 }
 
@@ -45,17 +49,25 @@ export function serverProblem(server: ServerFields): string | null {
   for (const header of server.headers) {
     if (!header.name.trim()) return `A header of "${server.name}" has no name.`;
     if (keepsStoredValue(server, header)) continue;
-    if (!header.value) return `Enter a value for the header "${header.name}" of "${server.name}".`;
+    if (!header.value)
+      return `Enter a value for the header "${header.name}" of "${server.name}".`;
   }
   return null;
 }
 
 function keepsStoredValue(server: ServerFields, header: HeaderField): boolean {
-  return header.stored && header.value === "" && server.name.trim() === server.storedName;
+  return (
+    header.stored &&
+    header.value === "" &&
+    server.name.trim() === server.storedName
+  );
 }
 
 export function toServerInput(server: ServerFields): AgentServerInput {
-  const input: AgentServerInput = { name: server.name.trim(), url: server.url.trim() };
+  const input: AgentServerInput = {
+    name: server.name.trim(),
+    url: server.url.trim(),
+  };
   if (server.headers.length > 0) {
     input.headers = Object.fromEntries(
       server.headers.map((header) => [

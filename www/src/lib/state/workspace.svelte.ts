@@ -67,6 +67,7 @@ export function provideWorkspace(state: WorkspaceState): void {
 
 export function useWorkspace(): WorkspaceState {
   const state = getContext<WorkspaceState | undefined>(KEY);
-  if (!state) throw new Error("useWorkspace is only used inside a workspace screen");
+  if (!state)
+    throw new Error("useWorkspace is only used inside a workspace screen");
   return state;
 }
