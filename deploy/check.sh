@@ -110,6 +110,7 @@ quiet_or_fail() {
 with_hosts() {
     local hosts=$WORK/hosts.$RANDOM
     { cat /etc/hosts; echo "127.0.0.1 puck.incus api"; } >"$hosts"
+    # shellcheck disable=SC2016 # expanded by the inner shell
     unshare -m -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$hosts" "$@"
 }
 
@@ -144,9 +145,11 @@ check_nginx_compose_site() {
     local site=$WORK/nginx-compose/default.conf
     mkdir -p "$WORK/nginx-compose"
     sed -f "$DEPLOY/docker/nginx-site.sed" "$DEPLOY/nginx/daedalus.conf" >"$site"
-    grep -q 'listen 80;' "$site" && grep -q 'server api:8000;' "$site" &&
-        ! grep -Eq '^ *(listen .*22181|server 127\.0\.0\.1:8000)' "$site" ||
-        { echo "nginx-site.sed no longer rewrites the listen port and upstream"; return 1; }
+    if ! grep -q 'listen 80;' "$site" || ! grep -q 'server api:8000;' "$site" ||
+        grep -Eq '^ *(listen .*22181|server 127\.0\.0\.1:8000)' "$site"; then
+        echo "nginx-site.sed no longer rewrites the listen port and upstream"
+        return 1
+    fi
     nginx_conf_around "$site" "$WORK/nginx-compose"
     quiet_or_fail '\[(warn|emerg|alert|crit)\]' \
         with_hosts nginx -t -p "$WORK/nginx-compose" -c "$WORK/nginx-compose/nginx.conf"
@@ -333,7 +336,7 @@ EOF
 }
 
 check_shell() {
-    shellcheck "$DEPLOY"/*.sh
+    shellcheck "$DEPLOY"/*.sh || return 1
     echo "shellcheck: $(cd "$DEPLOY" && echo ./*.sh)"
 }
 
