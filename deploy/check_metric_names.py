@@ -128,7 +128,7 @@ def main(argv):
         names = exported(f.read())
     if not any(n.startswith("daedalus_") for n in names):
         raise SystemExit(f"{argv[3]}: no daedalus_ samples; is it a scrape of Daedalus?")
-    found = [p for where, e in queries for p in problems(where, e, names)]
+    found = list(dict.fromkeys(p for where, e in queries for p in problems(where, e, names)))
     for p in found:
         print(p)
     if found:
