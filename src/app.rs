@@ -38,12 +38,16 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(cfg: Config, db: Pool) -> App {
+    pub fn new(cfg: Config, db: Pool, store: crate::storage::Store) -> App {
         App {
             cfg,
             db,
             users: Mutex::new(HashMap::new()),
             telemetry_limit: Default::default(),
+            mcp: crate::mcp::Pool::new(crate::mcp::PoolOptions::default()),
+            agents: Default::default(),
+            runs: Default::default(),
+            store,
         }
     }
 

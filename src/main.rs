@@ -8,6 +8,7 @@ use daedalus::app::App;
 use daedalus::config::{Config, Source};
 use daedalus::db::{self, embedded::Cluster, migrate};
 use daedalus::logging;
+use daedalus::storage::{S3Config, Store};
 
 const USAGE: &str = "usage: daedalus [migrate [--status]] | --version | --help
   (no command)        serve the API (and the browser app in development)
@@ -132,9 +133,35 @@ async fn serve(cfg: Config, url: &str) -> Result<(), String> {
         static_dir = spa.as_str(), version = env!("CARGO_PKG_VERSION");
         "listening; open http://{addr}/");
     daedalus::metrics::get();
-    let app = Arc::new(App::new(cfg, pool));
-    daedalus::http::server::serve(app, listener, shutdown_signal()).await;
+    let store = storage(&cfg).await?;
+    let app = Arc::new(App::new(cfg, pool, store));
+    daedalus::runs::hub::spawn_listener(app.runs.hub.clone(), url.to_string());
+    daedalus::http::server::serve(app.clone(), listener, shutdown_signal()).await;
+    app.runs
+        .shutdown(daedalus::http::server::SHUTDOWN_GRACE)
+        .await;
+    app.mcp.shutdown().await;
     Ok(())
+}
+
+/// S3 when an endpoint is configured, else files under the data folder.
+async fn storage(cfg: &Config) -> Result<Store, String> {
+    let store = match &cfg.s3 {
+        Some(s3) => Store::s3(S3Config {
+            endpoint: s3.endpoint.clone(),
+            access_key: s3.access_key.0.clone(),
+            secret_key: s3.secret_key.0.clone(),
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+        })
+        .map_err(|e| format!("object storage (DAEDALUS_S3_*): {e}"))?,
+        None => Store::local(cfg.data_dir.join("files")),
+    };
+    store
+        .ensure_ready()
+        .await
+        .map_err(|e| format!("object storage is not usable: {e}"))?;
+    Ok(store)
 }
 
 async fn shutdown_signal() {

@@ -19,7 +19,7 @@ pub fn handle_health() -> Result<Response> {
 /// Readiness: the database answers, migrations are current, storage is reachable.
 pub async fn handle_ready(app: &App) -> Result<Response> {
     let database = check_database(app).await;
-    let storage: Result<(), String> = Ok(());
+    let storage = app.store.check().await.map_err(|e| e.to_string());
     let ready = database.is_ok() && storage.is_ok();
     let status = if ready {
         StatusCode::OK

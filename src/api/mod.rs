@@ -2,6 +2,7 @@
 //! identity is settled here for every route that needs a user.
 
 pub mod conversations;
+pub mod files;
 pub mod health;
 pub mod me;
 pub mod messages;
@@ -11,18 +12,20 @@ pub mod telemetry;
 pub mod validate;
 pub mod workspaces;
 
+use std::sync::Arc;
+
 use ::http::Method;
 
 use crate::app::App;
 use crate::error::Result;
-use crate::runs;
 use crate::http::route::Route;
 use crate::http::server::RequestContext;
 use crate::http::{Request, Response};
+use crate::runs;
 
 /// Calls the handler of `route`; the method is already known to be allowed.
 pub async fn dispatch(
-    app: &App,
+    app: &Arc<App>,
     route: Route,
     req: Request,
     ctx: &mut RequestContext,
@@ -40,7 +43,7 @@ pub async fn dispatch(
 }
 
 async fn dispatch_user(
-    app: &App,
+    app: &Arc<App>,
     route: Route,
     req: Request,
     user: &crate::app::User,

@@ -345,17 +345,29 @@ pub async fn handle_update(app: &App, user: &User, ws: Uuid, req: Request) -> Re
     http::json(StatusCode::OK, &Workspace::from_row(&row)?.to_json())
 }
 
-/// Deletes the workspace with its conversations, messages and file records.
+/// Deletes the workspace with its conversations, messages and files. Rows go first, in
+/// one statement; the objects follow, and one that cannot be deleted now is logged (the
+/// bucket listing under the workspace's prefix finds it later).
 pub async fn handle_delete(app: &App, user: &User, ws: Uuid) -> Result<Response> {
     let db = app.db.get().await?;
-    let deleted = db
-        .execute(
-            "DELETE FROM workspaces WHERE id = $1 AND owner_id = $2",
+    let row = db
+        .query_one(
+            "WITH gone AS (DELETE FROM workspaces WHERE id = $1 AND owner_id = $2 RETURNING id)
+             SELECT (SELECT count(*) FROM gone),
+                    array(SELECT storage_key FROM files WHERE workspace_id IN (SELECT id FROM gone))",
             &[&ws, &user.id],
         )
         .await?;
-    if deleted == 0 {
+    drop(db);
+    if row.get::<_, i64>(0) == 0 {
         return Err(Error::NotFound);
+    }
+    let keys: Vec<String> = row.get(1);
+    for key in keys {
+        if let Err(e) = app.store.delete(&key).await {
+            log::warn!(target: "files", key = key.as_str(), error = e.to_string().as_str();
+                "object of a deleted workspace left behind");
+        }
     }
     Ok(http::no_content())
 }

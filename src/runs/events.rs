@@ -42,7 +42,11 @@ pub async fn append(db: &impl GenericClient, run: Uuid, event: &Event) -> Result
              SELECT pg_notify($5, $1::text || ':' || seq::text) FROM e",
         )
         .await?;
-    db.query(&stmt, &[&run, &event.seq, &event.kind, &event.data, &EVENTS_CHANNEL]).await?;
+    db.query(
+        &stmt,
+        &[&run, &event.seq, &event.kind, &event.data, &EVENTS_CHANNEL],
+    )
+    .await?;
     Ok(())
 }
 
@@ -54,7 +58,14 @@ pub async fn after(db: &impl GenericClient, run: Uuid, seq: i32) -> Result<Vec<E
         )
         .await?;
     let rows = db.query(&stmt, &[&run, &seq]).await?;
-    Ok(rows.iter().map(|r| Event { seq: r.get(0), kind: r.get(1), data: r.get(2) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| Event {
+            seq: r.get(0),
+            kind: r.get(1),
+            data: r.get(2),
+        })
+        .collect())
 }
 
 /// One event as an SSE frame: `id`, `event` and one `data` line (JSON has no raw newlines).
@@ -90,9 +101,16 @@ mod tests {
 
     #[test]
     fn frames_carry_id_event_and_one_data_line() {
-        let e = Event { seq: 7, kind: PROGRESS.into(), data: serde_json::json!({"message": "a\nb"}) };
+        let e = Event {
+            seq: 7,
+            kind: PROGRESS.into(),
+            data: serde_json::json!({"message": "a\nb"}),
+        };
         let frame = sse_frame(&e);
-        assert_eq!(&frame[..], b"id: 7\nevent: progress\ndata: {\"message\":\"a\\nb\"}\n\n");
+        assert_eq!(
+            &frame[..],
+            b"id: 7\nevent: progress\ndata: {\"message\":\"a\\nb\"}\n\n"
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ impl Hub {
     pub fn subscribe(&self, run: Uuid) -> watch::Receiver<i32> {
         let mut followers = self.followers.lock().expect("hub lock is never poisoned");
         followers.retain(|_, tx| tx.receiver_count() > 0);
-        followers.entry(run).or_insert_with(|| watch::channel(0).0).subscribe()
+        followers
+            .entry(run)
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
     }
 
     /// Wakes the followers of `run`.
@@ -45,11 +48,17 @@ impl Hub {
 
     /// Registers a run executing here, so a cancel request can reach it.
     pub fn register(&self, run: Uuid, token: CancellationToken) {
-        self.running.lock().expect("hub lock is never poisoned").insert(run, token);
+        self.running
+            .lock()
+            .expect("hub lock is never poisoned")
+            .insert(run, token);
     }
 
     pub fn unregister(&self, run: Uuid) {
-        self.running.lock().expect("hub lock is never poisoned").remove(&run);
+        self.running
+            .lock()
+            .expect("hub lock is never poisoned")
+            .remove(&run);
     }
 
     /// Cancels `run` if it executes on this instance; true when it did.
@@ -60,16 +69,26 @@ impl Hub {
 
     /// Tokens of every run executing here (for shutdown).
     pub fn running_tokens(&self) -> Vec<CancellationToken> {
-        self.running.lock().expect("hub lock is never poisoned").values().cloned().collect()
+        self.running
+            .lock()
+            .expect("hub lock is never poisoned")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn running_count(&self) -> usize {
-        self.running.lock().expect("hub lock is never poisoned").len()
+        self.running
+            .lock()
+            .expect("hub lock is never poisoned")
+            .len()
     }
 
     fn on_notification(&self, channel: &str, payload: &str) {
         if channel == EVENTS_CHANNEL {
-            let parsed = payload.split_once(':').and_then(|(run, seq)| Some((run.parse().ok()?, seq.parse().ok()?)));
+            let parsed = payload
+                .split_once(':')
+                .and_then(|(run, seq)| Some((run.parse().ok()?, seq.parse().ok()?)));
             if let Some((run, seq)) = parsed {
                 self.publish(run, seq);
             }
@@ -98,10 +117,12 @@ pub fn spawn_listener(hub: Arc<Hub>, url: String) {
 }
 
 async fn listen(hub: &Hub, url: &str) -> Result<(), String> {
-    let (client, mut connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let listen = client.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {CANCEL_CHANNEL}"));
+    let statement = format!("LISTEN {EVENTS_CHANNEL}; LISTEN {CANCEL_CHANNEL}");
+    let listen = client.batch_execute(&statement);
     let mut listen = std::pin::pin!(listen);
     let mut listening = false;
     loop {

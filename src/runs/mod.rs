@@ -18,7 +18,6 @@ use std::time::Duration;
 use ::http::StatusCode;
 use ::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use serde::Deserialize;
@@ -48,14 +47,20 @@ pub struct Runs {
 
 impl Runs {
     pub fn new() -> Runs {
-        Runs { hub: Arc::new(hub::Hub::default()), tracker: TaskTracker::new() }
+        Runs {
+            hub: Arc::new(hub::Hub::default()),
+            tracker: TaskTracker::new(),
+        }
     }
 
     /// Lets running agent calls finish within `grace`, then cancels the rest, which
     /// records them as failed by the shutdown.
     pub async fn shutdown(&self, grace: Duration) {
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_ok() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
         let cut = self.hub.running_count();
@@ -83,17 +88,28 @@ struct SendInput {
 }
 
 /// `POST …/messages`: stores the message, starts the run, streams its events.
-pub async fn handle_send(app: &Arc<App>, user: &User, ws: Uuid, c: Uuid, req: Request) -> Result<Response> {
+pub async fn handle_send(
+    app: &Arc<App>,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    req: Request,
+) -> Result<Response> {
     let input: SendInput = http::read_json(req).await?;
     let content = validate::text("content", &input.content, MAX_CONTENT_CHARS, false)?;
-    let agent = input.agent.map(|a| validate::text("agent", &a, 200, false)).transpose()?;
+    let agent = input
+        .agent
+        .map(|a| validate::text("agent", &a, 200, false))
+        .transpose()?;
     if input.file_ids.len() > MAX_ATTACHMENTS {
         let msg = format!("at most {MAX_ATTACHMENTS} files per message");
         return Err(Error::bad_request("too_many_files", msg));
     }
     let workspace = workspaces::load(app, user, ws).await?;
     let conversation = conversations::load_row(app, user, ws, c).await?;
-    let agent = agent.or(conversation.get(3)).or(workspace.default_agent.clone());
+    let agent = agent
+        .or(conversation.get(3))
+        .or(workspace.default_agent.clone());
     check_files(app, ws, &input.file_ids).await?;
     let started = task::start(app, &workspace, c, &content, agent, &input.file_ids).await?;
     let run = started.run_id;
@@ -120,7 +136,10 @@ async fn check_files(app: &App, ws: Uuid, ids: &[Uuid]) -> Result<()> {
     let found: i64 = row.get(0);
     let unique: std::collections::HashSet<&Uuid> = ids.iter().collect();
     if found as usize != unique.len() {
-        return Err(Error::bad_request("unknown_file", "an attached file is not in this workspace"));
+        return Err(Error::bad_request(
+            "unknown_file",
+            "an attached file is not in this workspace",
+        ));
     }
     Ok(())
 }
@@ -135,18 +154,32 @@ async fn check_run(app: &App, user: &User, ws: Uuid, c: Uuid, r: Uuid) -> Result
              WHERE r.id = $1 AND c.id = $2 AND w.id = $3 AND w.owner_id = $4",
         )
         .await?;
-    let row = db.query_opt(&stmt, &[&r, &c, &ws, &user.id]).await?.ok_or(Error::NotFound)?;
+    let row = db
+        .query_opt(&stmt, &[&r, &c, &ws, &user.id])
+        .await?
+        .ok_or(Error::NotFound)?;
     Ok(row.get(0))
 }
 
 /// `GET …/runs/{r}/events`: replays what came after `Last-Event-ID` (or `?after=`), then
 /// follows live until the run ends.
-pub async fn handle_events(app: &Arc<App>, user: &User, ws: Uuid, c: Uuid, r: Uuid, req: &Request) -> Result<Response> {
+pub async fn handle_events(
+    app: &Arc<App>,
+    user: &User,
+    ws: Uuid,
+    c: Uuid,
+    r: Uuid,
+    req: &Request,
+) -> Result<Response> {
     let pairs = crate::http::query::parse(req.uri().query())?;
     let header = req.headers().get("last-event-id").map(|v| v.as_bytes());
     let raw = header.or_else(|| crate::http::query::get(&pairs, "after").map(str::as_bytes));
-    let after = events::parse_last_event_id(raw)
-        .map_err(|()| Error::bad_request("invalid_last_event_id", "Last-Event-ID must be an event number"))?;
+    let after = events::parse_last_event_id(raw).map_err(|()| {
+        Error::bad_request(
+            "invalid_last_event_id",
+            "Last-Event-ID must be an event number",
+        )
+    })?;
     check_run(app, user, ws, c, r).await?;
     Ok(event_stream(follow(app.clone(), r, after)))
 }
@@ -155,14 +188,28 @@ pub async fn handle_events(app: &Arc<App>, user: &User, ws: Uuid, c: Uuid, r: Uu
 pub async fn handle_cancel(app: &App, user: &User, ws: Uuid, c: Uuid, r: Uuid) -> Result<Response> {
     let status = check_run(app, user, ws, c, r).await?;
     if status != "running" {
-        return http::json(StatusCode::OK, &serde_json::json!({"run_id": r, "status": status}));
+        return http::json(
+            StatusCode::OK,
+            &serde_json::json!({"run_id": r, "status": status}),
+        );
     }
     let db = app.db.get().await?;
-    db.execute("UPDATE runs SET cancel_requested = true WHERE id = $1", &[&r]).await?;
+    db.execute(
+        "UPDATE runs SET cancel_requested = true WHERE id = $1",
+        &[&r],
+    )
+    .await?;
     if !app.runs.hub.cancel_local(r) {
-        db.execute("SELECT pg_notify($1, $2)", &[&events::CANCEL_CHANNEL, &r.to_string()]).await?;
+        db.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&events::CANCEL_CHANNEL, &r.to_string()],
+        )
+        .await?;
     }
-    http::json(StatusCode::ACCEPTED, &serde_json::json!({"run_id": r, "status": "cancelling"}))
+    http::json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"run_id": r, "status": "cancelling"}),
+    )
 }
 
 fn event_stream(body: Body) -> Response {
@@ -185,9 +232,11 @@ fn follow(app: Arc<App>, run: Uuid, after: i32) -> Body {
         gauge.dec();
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|bytes| (Ok::<_, crate::http::BoxError>(Frame::data(bytes)), rx))
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, crate::http::BoxError>(Frame::data(bytes)), rx))
     });
-    StreamBody::new(stream.boxed()).boxed()
+    BodyExt::boxed(StreamBody::new(stream))
 }
 
 async fn follow_into(app: &App, run: Uuid, mut after: i32, tx: &mpsc::Sender<Bytes>) {
@@ -224,11 +273,14 @@ async fn follow_into(app: &App, run: Uuid, mut after: i32, tx: &mpsc::Sender<Byt
 
 async fn read_events(app: &App, run: Uuid, after: i32) -> Result<Vec<Event>> {
     let db = app.db.get().await?;
-    events::after(&**db, run, after).await
+    events::after(&db, run, after).await
 }
 
 /// The JSON of one message row, by id.
-pub async fn message_json(db: &impl deadpool_postgres::GenericClient, id: Uuid) -> Result<serde_json::Value> {
+pub async fn message_json(
+    db: &impl deadpool_postgres::GenericClient,
+    id: Uuid,
+) -> Result<serde_json::Value> {
     let sql = format!("SELECT {} FROM messages WHERE id = $1", messages::COLUMNS);
     let row = db.query_one(&sql, &[&id]).await?;
     Ok(messages::to_json(&row))

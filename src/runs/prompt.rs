@@ -24,7 +24,12 @@ pub async fn message(app: &App, ws: Uuid, content: &str, file_ids: &[Uuid]) -> R
 }
 
 /// The transcript of earlier turns followed by `message`, or `None` when there are none.
-pub async fn with_transcript(app: &App, c: Uuid, before_seq: i64, message: &str) -> Result<Option<String>> {
+pub async fn with_transcript(
+    app: &App,
+    c: Uuid,
+    before_seq: i64,
+    message: &str,
+) -> Result<Option<String>> {
     let db = app.db.get().await?;
     let rows = db
         .query(
@@ -38,7 +43,11 @@ pub async fn with_transcript(app: &App, c: Uuid, before_seq: i64, message: &str)
         .iter()
         .map(|r| {
             let role: &str = r.get(0);
-            let speaker = if role == "user" { "User".to_string() } else { "Assistant".to_string() };
+            let speaker = if role == "user" {
+                "User".to_string()
+            } else {
+                "Assistant".to_string()
+            };
             (speaker, r.get::<_, String>(1))
         })
         .collect();
@@ -62,7 +71,11 @@ pub fn transcript(turns: &[(String, String)], message: &str) -> Option<String> {
     }
     kept.reverse();
     let skipped = turns.len() - kept.len();
-    let note = if skipped > 0 { format!(" ({skipped} older turns left out)") } else { String::new() };
+    let note = if skipped > 0 {
+        format!(" ({skipped} older turns left out)")
+    } else {
+        String::new()
+    };
     Some(format!(
         "[Earlier in this conversation{note}]\n{}\n\n[The new message]\n{message}",
         kept.join("\n\n")
@@ -90,7 +103,10 @@ mod tests {
 
     #[test]
     fn a_transcript_reads_in_order_and_ends_with_the_new_message() {
-        let turns = vec![("Assistant".to_string(), "hello".to_string()), ("User".to_string(), "hi".to_string())];
+        let turns = vec![
+            ("Assistant".to_string(), "hello".to_string()),
+            ("User".to_string(), "hi".to_string()),
+        ];
         let text = transcript(&turns, "how are you").expect("has turns");
         let hi = text.find("User: hi").expect("user turn");
         let hello = text.find("Assistant: hello").expect("assistant turn");
@@ -102,7 +118,8 @@ mod tests {
     #[test]
     fn a_long_history_is_cut_to_the_budget_keeping_the_newest() {
         let long = "x".repeat(TRANSCRIPT_BUDGET / 2);
-        let turns: Vec<(String, String)> = (0..5).map(|_| ("User".to_string(), long.clone())).collect();
+        let turns: Vec<(String, String)> =
+            (0..5).map(|_| ("User".to_string(), long.clone())).collect();
         let text = transcript(&turns, "m").expect("has turns");
         assert!(text.len() < TRANSCRIPT_BUDGET + 200);
         assert!(text.contains("older turns left out"));

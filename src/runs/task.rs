@@ -54,7 +54,10 @@ pub async fn start(
         .await?;
     let seq: i64 = row.get(0);
     let busy = tx
-        .query_opt("SELECT 1 FROM runs WHERE conversation_id = $1 AND status = 'running'", &[&c])
+        .query_opt(
+            "SELECT 1 FROM runs WHERE conversation_id = $1 AND status = 'running'",
+            &[&c],
+        )
         .await?;
     if busy.is_some() {
         return Err(Error::Conflict {
@@ -64,21 +67,60 @@ pub async fn start(
     }
     let (run_id, user_id, assistant_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let agent_label = agent.clone().unwrap_or_default();
-    tx.execute("INSERT INTO runs (id, conversation_id, agent) VALUES ($1, $2, $3)", &[&run_id, &c, &agent_label])
-        .await?;
+    tx.execute(
+        "INSERT INTO runs (id, conversation_id, agent) VALUES ($1, $2, $3)",
+        &[&run_id, &c, &agent_label],
+    )
+    .await?;
     let insert = "INSERT INTO messages (id, conversation_id, seq, role, content, status, agent, run_id, file_ids)
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    tx.execute(insert, &[&user_id, &c, &seq, &"user", &content, &"complete", &agent, &run_id, &file_ids]).await?;
+    tx.execute(
+        insert,
+        &[
+            &user_id,
+            &c,
+            &seq,
+            &"user",
+            &content,
+            &"complete",
+            &agent,
+            &run_id,
+            &file_ids,
+        ],
+    )
+    .await?;
     let no_files: Vec<Uuid> = Vec::new();
     let next = seq + 1;
-    tx.execute(insert, &[&assistant_id, &c, &next, &"assistant", &"", &"pending", &agent, &run_id, &no_files])
-        .await?;
+    tx.execute(
+        insert,
+        &[
+            &assistant_id,
+            &c,
+            &next,
+            &"assistant",
+            &"",
+            &"pending",
+            &agent,
+            &run_id,
+            &no_files,
+        ],
+    )
+    .await?;
     let data = json!({
         "run_id": run_id,
         "user_message": message_json(&tx, user_id).await?,
         "assistant_message": message_json(&tx, assistant_id).await?,
     });
-    events::append(&tx, run_id, &Event { seq: 1, kind: events::STARTED.into(), data }).await?;
+    events::append(
+        &tx,
+        run_id,
+        &Event {
+            seq: 1,
+            kind: events::STARTED.into(),
+            data,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(Started {
         run_id,
@@ -101,10 +143,15 @@ pub fn spawn(app: &Arc<App>, tracker: &TaskTracker, w: Workspace, s: Started) {
     tracker.spawn(async move {
         let run_id = s.run_id;
         let assistant = s.assistant_message_id;
-        let result = AssertUnwindSafe(execute(&app, &w, s, token)).catch_unwind().await;
+        let result = AssertUnwindSafe(execute(&app, &w, s, token))
+            .catch_unwind()
+            .await;
         if result.is_err() {
             log::error!(target: "runs", run = run_id.to_string().as_str(); "run panicked");
-            let end = End::Failed { code: "internal_error", message: "the run failed inside Daedalus".into() };
+            let end = End::Failed {
+                code: "internal_error",
+                message: "the run failed inside Daedalus".into(),
+            };
             let _ = record_end(&app, run_id, assistant, None, i32::MAX - 1, end).await;
         }
         app.runs.hub.unregister(run_id);
@@ -113,8 +160,15 @@ pub fn spawn(app: &Arc<App>, tracker: &TaskTracker, w: Workspace, s: Started) {
 
 /// How a run ended.
 enum End {
-    Completed { content: String, parts: Value, file_ids: Vec<Uuid> },
-    Failed { code: &'static str, message: String },
+    Completed {
+        content: String,
+        parts: Value,
+        file_ids: Vec<Uuid>,
+    },
+    Failed {
+        code: &'static str,
+        message: String,
+    },
     Cancelled,
 }
 
@@ -138,16 +192,34 @@ async fn execute(app: &App, w: &Workspace, s: Started, cancel: CancellationToken
         Ok(outcome) => answer(app, &s, outcome).await,
         Err(_) if cancel.is_cancelled() => End::Cancelled,
         Err(RunError::Mcp(McpError::Cancelled { .. })) => End::Cancelled,
-        Err(e) => End::Failed { code: e.code(), message: e.to_string() },
+        Err(e) => End::Failed {
+            code: e.code(),
+            message: e.to_string(),
+        },
     };
     let outcome = end.outcome();
-    let label = if agent.is_empty() { "unknown" } else { agent.as_str() };
+    let label = if agent.is_empty() {
+        "unknown"
+    } else {
+        agent.as_str()
+    };
     m.agent_runs.with_label_values(&[label, outcome]).inc();
-    m.agent_run_duration.with_label_values(&[label]).observe(started.elapsed().as_secs_f64());
+    m.agent_run_duration
+        .with_label_values(&[label])
+        .observe(started.elapsed().as_secs_f64());
     m.agent_runs_active.dec();
     log::info!(target: "runs", run = s.run_id.to_string().as_str(), agent = label, outcome = outcome,
         duration_ms = started.elapsed().as_millis() as u64; "run ended");
-    if let Err(e) = record_end(app, s.run_id, s.assistant_message_id, Some(&agent), seq + 1, end).await {
+    if let Err(e) = record_end(
+        app,
+        s.run_id,
+        s.assistant_message_id,
+        Some(&agent),
+        seq + 1,
+        end,
+    )
+    .await
+    {
         log::error!(target: "runs", run = s.run_id.to_string().as_str(), error = e.to_string().as_str();
             "could not record the end of a run");
     }
@@ -186,10 +258,14 @@ async fn call_agent(
     seq: &mut i32,
     agent: &mut String,
 ) -> std::result::Result<ToolOutcome, RunError> {
-    let (spec, tool) = crate::agents::resolve(app, w, s.agent.as_deref()).await.map_err(RunError::Api)?;
+    let (spec, tool) = crate::agents::resolve(app, w, s.agent.as_deref())
+        .await
+        .map_err(RunError::Api)?;
     *agent = tool.clone();
     name_agent(app, s, &tool).await.map_err(RunError::Api)?;
-    let message = prompt::message(app, s.workspace_id, &s.content, &s.file_ids).await.map_err(RunError::Api)?;
+    let message = prompt::message(app, s.workspace_id, &s.content, &s.file_ids)
+        .await
+        .map_err(RunError::Api)?;
     let with_transcript = prompt::with_transcript(app, s.conversation_id, s.user_seq, &message)
         .await
         .map_err(RunError::Api)?;
@@ -198,7 +274,7 @@ async fn call_agent(
         tool,
         arguments: json!({ "message": message }),
         fresh_arguments: with_transcript.map(|text| json!({ "message": text })),
-        session_key: Some(s.conversation_id),
+        session_key: Some(session_key(s.conversation_id, &spec.label, agent)),
         timeouts: Timeouts {
             idle: Duration::from_secs(w.settings.agent_idle_timeout_secs.into()),
             total: Duration::from_secs(w.settings.agent_total_timeout_secs.into()),
@@ -218,25 +294,46 @@ async fn call_agent(
     while let Ok(p) = progress_rx.try_recv() {
         record_progress(app, s.run_id, seq, p).await;
     }
-    if matches!(result, Err(McpError::Unreachable { .. }) | Err(McpError::HttpStatus { .. })) {
+    if matches!(
+        result,
+        Err(McpError::Unreachable { .. }) | Err(McpError::HttpStatus { .. })
+    ) {
         app.agents.invalidate(&spec);
     }
     result.map_err(RunError::Mcp)
 }
 
+/// Each agent of a conversation keeps its own MCP session, so switching agents never
+/// hands one agent another's memory, and a new agent gets the transcript.
+pub fn session_key(conversation: Uuid, server: &str, agent: &str) -> Uuid {
+    Uuid::new_v5(&conversation, format!("{server}/{agent}").as_bytes())
+}
+
 /// The resolved agent is recorded on the run and the pending answer.
 async fn name_agent(app: &App, s: &Started, tool: &str) -> Result<()> {
     let db = app.db.get().await?;
-    db.execute("UPDATE runs SET agent = $2 WHERE id = $1", &[&s.run_id, &tool]).await?;
-    db.execute("UPDATE messages SET agent = $2 WHERE id = $1", &[&s.assistant_message_id, &tool]).await?;
+    db.execute(
+        "UPDATE runs SET agent = $2 WHERE id = $1",
+        &[&s.run_id, &tool],
+    )
+    .await?;
+    db.execute(
+        "UPDATE messages SET agent = $2 WHERE id = $1",
+        &[&s.assistant_message_id, &tool],
+    )
+    .await?;
     Ok(())
 }
 
 async fn record_progress(app: &App, run: Uuid, seq: &mut i32, p: crate::mcp::Progress) {
     let data = json!({"progress": p.progress, "total": p.total, "message": p.message});
-    let event = Event { seq: *seq + 1, kind: events::PROGRESS.into(), data };
+    let event = Event {
+        seq: *seq + 1,
+        kind: events::PROGRESS.into(),
+        data,
+    };
     let stored = match app.db.get().await {
-        Ok(db) => events::append(&**db, run, &event).await,
+        Ok(db) => events::append(&db, run, &event).await,
         Err(e) => Err(e.into()),
     };
     match stored {
@@ -244,8 +341,10 @@ async fn record_progress(app: &App, run: Uuid, seq: &mut i32, p: crate::mcp::Pro
             *seq += 1;
             app.runs.hub.publish(run, *seq);
         }
-        Err(e) => log::warn!(target: "runs", run = run.to_string().as_str(), error = e.to_string().as_str();
-            "progress not stored"),
+        Err(e) => {
+            log::warn!(target: "runs", run = run.to_string().as_str(), error = e.to_string().as_str();
+            "progress not stored")
+        }
     }
 }
 
@@ -261,12 +360,26 @@ async fn answer(app: &App, s: &Started, outcome: ToolOutcome) -> End {
         .collect::<Vec<_>>()
         .join("\n\n");
     if outcome.is_error {
-        let message = if text.is_empty() { "the agent reported an error".to_string() } else { text };
-        return End::Failed { code: "agent_error", message };
+        let message = if text.is_empty() {
+            "the agent reported an error".to_string()
+        } else {
+            text
+        };
+        return End::Failed {
+            code: "agent_error",
+            message,
+        };
     }
     match prompt::keep_parts(app, s.workspace_id, &outcome.content).await {
-        Ok((parts, file_ids)) => End::Completed { content: text, parts, file_ids },
-        Err(e) => End::Failed { code: e.code(), message: format!("the answer could not be kept: {}", e.message()) },
+        Ok((parts, file_ids)) => End::Completed {
+            content: text,
+            parts,
+            file_ids,
+        },
+        Err(e) => End::Failed {
+            code: e.code(),
+            message: format!("the answer could not be kept: {}", e.message()),
+        },
     }
 }
 
@@ -309,10 +422,18 @@ async fn try_record_end(
     let tx = db.transaction().await?;
     let no_files: Vec<Uuid> = Vec::new();
     let (status, content, parts, files, error) = match end {
-        End::Completed { content, parts, file_ids } => ("complete", content.as_str(), parts.clone(), file_ids, None),
-        End::Failed { code, message } => {
-            ("failed", "", json!([]), &no_files, Some(json!({"code": code, "message": message})))
-        }
+        End::Completed {
+            content,
+            parts,
+            file_ids,
+        } => ("complete", content.as_str(), parts.clone(), file_ids, None),
+        End::Failed { code, message } => (
+            "failed",
+            "",
+            json!([]),
+            &no_files,
+            Some(json!({"code": code, "message": message})),
+        ),
         End::Cancelled => ("cancelled", "", json!([]), &no_files, None),
     };
     tx.execute(
@@ -328,16 +449,33 @@ async fn try_record_end(
         )
         .await?;
     let conversation: Uuid = row.get(0);
-    tx.execute("UPDATE conversations SET updated_at = now() WHERE id = $1", &[&conversation]).await?;
+    tx.execute(
+        "UPDATE conversations SET updated_at = now() WHERE id = $1",
+        &[&conversation],
+    )
+    .await?;
     let message = message_json(&tx, assistant).await?;
     let (kind, data) = match end {
         End::Completed { .. } => (events::COMPLETED, json!({ "message": message })),
-        End::Failed { code, message: text } => {
-            (events::FAILED, json!({"error": {"code": code, "message": text}, "message": message}))
-        }
+        End::Failed {
+            code,
+            message: text,
+        } => (
+            events::FAILED,
+            json!({"error": {"code": code, "message": text}, "message": message}),
+        ),
         End::Cancelled => (events::CANCELLED, json!({ "message": message })),
     };
-    events::append(&tx, run, &Event { seq, kind: kind.into(), data }).await?;
+    events::append(
+        &tx,
+        run,
+        &Event {
+            seq,
+            kind: kind.into(),
+            data,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
