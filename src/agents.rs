@@ -28,7 +28,11 @@ pub fn spec(server: &AgentServer) -> ServerSpec {
     ServerSpec {
         label: server.name.clone(),
         url: server.url.clone(),
-        headers: server.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        headers: server
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -45,33 +49,53 @@ fn cache_key(spec: &ServerSpec) -> String {
 
 impl Cache {
     /// The server's tools, from the cache when fresh.
-    pub async fn discover(&self, app: &App, spec: &ServerSpec) -> std::result::Result<ServerInfo, String> {
+    pub async fn discover(
+        &self,
+        app: &App,
+        spec: &ServerSpec,
+    ) -> std::result::Result<ServerInfo, String> {
         let key = cache_key(spec);
         if let Some(hit) = self.fresh(&key) {
             return hit;
         }
         let result = app.mcp.discover(spec).await.map_err(|e| e.to_string());
-        let mut entries = self.entries.lock().expect("agent cache lock is never poisoned");
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("agent cache lock is never poisoned");
         entries.retain(|_, (at, _)| at.elapsed() < TTL);
         entries.insert(key, (Instant::now(), result.clone()));
         result
     }
 
     fn fresh(&self, key: &str) -> Option<std::result::Result<ServerInfo, String>> {
-        let entries = self.entries.lock().expect("agent cache lock is never poisoned");
-        entries.get(key).filter(|(at, _)| at.elapsed() < TTL).map(|(_, r)| r.clone())
+        let entries = self
+            .entries
+            .lock()
+            .expect("agent cache lock is never poisoned");
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, r)| r.clone())
     }
 
     /// Forgets a server's answer, e.g. after a call found it changed or gone.
     pub fn invalidate(&self, spec: &ServerSpec) {
-        self.entries.lock().expect("agent cache lock is never poisoned").remove(&cache_key(spec));
+        self.entries
+            .lock()
+            .expect("agent cache lock is never poisoned")
+            .remove(&cache_key(spec));
     }
 }
 
 /// Asks every server of the workspace at once.
-async fn discover_all(app: &App, w: &Workspace) -> Vec<(ServerSpec, std::result::Result<ServerInfo, String>)> {
+async fn discover_all(
+    app: &App,
+    w: &Workspace,
+) -> Vec<(ServerSpec, std::result::Result<ServerInfo, String>)> {
     let specs: Vec<ServerSpec> = w.agent_servers.iter().map(spec).collect();
-    let answers = futures_util::future::join_all(specs.iter().map(|s| app.agents.discover(app, s))).await;
+    let answers =
+        futures_util::future::join_all(specs.iter().map(|s| app.agents.discover(app, s))).await;
     specs.into_iter().zip(answers).collect()
 }
 
@@ -99,7 +123,11 @@ pub async fn list_agents(app: &App, w: &Workspace) -> Result<Response> {
 /// The server and tool that run `agent` in this workspace. `agent` is a tool name, or
 /// `server/tool` to pick one server when several publish the same name. Without a
 /// name, the first agent of the first reachable server answers.
-pub async fn resolve(app: &App, w: &Workspace, agent: Option<&str>) -> Result<(ServerSpec, String)> {
+pub async fn resolve(
+    app: &App,
+    w: &Workspace,
+    agent: Option<&str>,
+) -> Result<(ServerSpec, String)> {
     let (server_name, tool) = match agent.map(|a| a.split_once('/')) {
         Some(Some((s, t))) => (Some(s), Some(t)),
         Some(None) => (None, agent),
@@ -112,7 +140,10 @@ pub async fn resolve(app: &App, w: &Workspace, agent: Option<&str>) -> Result<(S
         }
         match answer {
             Ok(info) => {
-                let found = info.tools.iter().find(|t| tool.is_none_or(|name| t.name == name));
+                let found = info
+                    .tools
+                    .iter()
+                    .find(|t| tool.is_none_or(|name| t.name == name));
                 if let Some(t) = found {
                     let name = t.name.clone();
                     return Ok((spec, name));
@@ -122,11 +153,17 @@ pub async fn resolve(app: &App, w: &Workspace, agent: Option<&str>) -> Result<(S
         }
     }
     if w.agent_servers.is_empty() {
-        return Err(Error::bad_request("no_agent_servers", "this workspace has no agent servers; add one first"));
+        return Err(Error::bad_request(
+            "no_agent_servers",
+            "this workspace has no agent servers; add one first",
+        ));
     }
     if !reasons.is_empty() {
         return Err(Error::unavailable("agent_unreachable", reasons.join("; ")));
     }
     let name = agent.unwrap_or("any agent");
-    Err(Error::bad_request("unknown_agent", format!("no agent server of this workspace offers {name}")))
+    Err(Error::bad_request(
+        "unknown_agent",
+        format!("no agent server of this workspace offers {name}"),
+    ))
 }
