@@ -330,7 +330,7 @@ check_event_stream() {
     if ! create_conversation >"$WORK/create.log" 2>&1; then
         fail "event stream through both proxies" "$(cat "$WORK/create.log")"; return
     fi
-    if out=$(python3 - "$HAPROXY_PORT" "$HOST" "$WS" "$CONV" <<'EOF'
+    if out=$(python3 - "$HAPROXY_PORT" "$HOST" "$WS" "$CONV" 2>&1 <<'EOF'
 import http.client, json, sys, time
 port, host, ws, conv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 headers = {"Host": host, "Cookie": "e2e_sso=e2e-alice"}
