@@ -132,7 +132,7 @@ async fn serve(cfg: Config, url: &str) -> Result<(), String> {
     log::info!(target: "daedalus", addr = addr.to_string().as_str(), env = format!("{:?}", cfg.env).as_str(),
         static_dir = spa.as_str(), version = env!("CARGO_PKG_VERSION");
         "listening; open http://{addr}/");
-    daedalus::metrics::get();
+    daedalus::api::telemetry::preset_metrics();
     let store = storage(&cfg).await?;
     let app = Arc::new(App::new(cfg, pool, store));
     daedalus::runs::hub::spawn_listener(app.runs.hub.clone(), url.to_string());

@@ -64,6 +64,24 @@ pub enum Event {
     },
 }
 
+/// Creates the series of every fixed label value at zero, so dashboards and alerts see
+/// them before the first browser reports anything.
+pub fn preset_metrics() {
+    let m = metrics::get();
+    for kind in EXCEPTION_KINDS {
+        m.client_exceptions.with_label_values(&[kind]);
+    }
+    for name in VITALS {
+        m.client_web_vitals.with_label_values(&[name]);
+    }
+    for feature in FEATURES {
+        m.feature_usage.with_label_values(&[feature]);
+    }
+    for direction in ["in", "out"] {
+        m.file_bytes.with_label_values(&[direction]);
+    }
+}
+
 /// Checks a whole batch before counting any of it.
 pub fn validate(batch: &Batch) -> Result<()> {
     if batch.events.len() > MAX_EVENTS {
