@@ -111,6 +111,23 @@ test("creates a workspace with an agent server and sees its status", async () =>
   noIncidents();
 });
 
+test("explains an agent server that cannot be reached", async () => {
+  await page.goto(`${APP}/workspaces`);
+  await page.getByLabel("Workspace name").fill(unique("E2E unreachable"));
+  const server = page.getByRole("group", { name: "Agent server 1" });
+  await server.getByLabel("Name").fill("nowhere");
+  // Port 9 (discard) has no listener on a test machine.
+  await server.getByLabel("MCP URL").fill("http://127.0.0.1:9/mcp");
+  await page.getByRole("button", { name: "Create workspace" }).click();
+  await page.waitForURL(/\/workspaces\/[^/]+$/);
+  const status = page.locator(".server-status li").first();
+  await status.getByText("not reachable").waitFor();
+  await status.getByText("Check that the agent server is running").waitFor();
+  await page.getByText("No agents were found.").waitFor();
+  await shot("workspace-unreachable");
+  noIncidents();
+});
+
 test("chats with the echo agent and sees the answer", async () => {
   await createWorkspace();
   await startConversation("echo");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createApi, everyPage, type Fetch } from "./client";
-import { ApiError } from "./errors";
+import { ApiError, runFailureWords } from "./errors";
 
 interface Call {
   url: string;
@@ -91,6 +91,17 @@ describe("api client", () => {
       status: 0,
       code: "network",
     });
+  });
+
+  it("explains a run that failed because its agent server was down", () => {
+    const words = runFailureWords({
+      code: "agent_server_unreachable",
+      message: "connection refused",
+    });
+    expect(words).toMatch(/agent server is not answering.*connection refused/);
+    expect(runFailureWords("The tool failed.")).toBe(
+      "The tool failed. Use Retry to send the message again.",
+    );
   });
 
   it("follows cursors until the list ends", async () => {

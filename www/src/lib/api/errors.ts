@@ -2,6 +2,7 @@
  * The one place where a failed API call becomes words a person understands,
  * with what to do next. Every caller shows `ApiError.message` as it is.
  */
+import type { ErrorBody, RunError } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -67,10 +68,11 @@ function withDetail(sentence: string, detail: string): string {
 }
 
 /** Words for the error a failed run recorded on its answer. */
-export function runFailureWords(error: {
-  code: string;
-  message: string;
-}): string {
+export function runFailureWords(recorded: RunError | string | null): string {
+  const error =
+    typeof recorded === "string" ? { code: "", message: recorded } : recorded;
+  if (!error)
+    return "The agent could not answer. Use Retry to send the message again.";
   if (AGENT_DOWN_CODES.has(error.code) || error.code.includes("unreachable")) {
     return plainWords(502, error.code, error.message);
   }
@@ -83,9 +85,7 @@ export function errorFromBody(status: number, bodyText: string): ApiError {
   let code = `http_${status}`;
   let serverMessage = "";
   try {
-    const body = JSON.parse(bodyText) as Partial<{
-      error: { code?: unknown; message?: unknown };
-    }>;
+    const body = JSON.parse(bodyText) as Partial<ErrorBody>;
     if (typeof body.error?.code === "string") code = body.error.code;
     if (typeof body.error?.message === "string")
       serverMessage = body.error.message;

@@ -88,6 +88,11 @@ export interface Conversation {
   updated_at: string;
 }
 
+export interface RunError {
+  code: string;
+  message: string;
+}
+
 export type MessageStatus = "complete" | "pending" | "failed" | "cancelled";
 
 export interface Message {
@@ -96,7 +101,8 @@ export interface Message {
   role: "user" | "assistant";
   content: string;
   status: MessageStatus;
-  error: { code: string; message: string } | null;
+  /** Why the run failed; older records may hold only a sentence. */
+  error: RunError | string | null;
   agent: string | null;
   run_id: string | null;
   file_ids: string[];
@@ -129,7 +135,7 @@ export type RunEvent =
     }
   | { type: "progress"; progress: number; total?: number; message?: string }
   | { type: "message.completed"; message: Message }
-  | { type: "run.failed"; error: ErrorBody["error"]; message: Message }
+  | { type: "run.failed"; error: RunError; message: Message }
   | { type: "run.cancelled"; message?: Message };
 
 export type TelemetryEvent =
