@@ -90,7 +90,7 @@ ensure_env() {
     fi
     chown root:daedalus "$env"
     chmod 0640 "$env"
-    if grep -q 'CHANGE-ME' "$env"; then
+    if grep -q '^[^#]*CHANGE-ME' "$env"; then
         die "fill in $env (values in deploy/provisioning/vault.md), then run this again"
     fi
 }
