@@ -38,6 +38,8 @@ if [[ -n $metrics ]]; then
     metrics=$(cd "$(dirname "$metrics")" && pwd)/$(basename "$metrics")
 fi
 
+[[ $EUID -eq 0 ]] || die "run as root (private mounts for /etc/hosts, a throwaway PostgreSQL as postgres)"
+
 WORK=$(mktemp -d /tmp/daedalus-deploy-check.XXXXXX)
 PG_DATA=""
 cleanup() {
