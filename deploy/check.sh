@@ -318,8 +318,10 @@ check_terraform() {
     local venv=$CACHE/deploy-venv
     if ! "$venv/bin/python" -c "import hcl2, importlib.metadata as m;
 assert m.version('python-hcl2') == '$HCL2_VERSION'" 2>/dev/null; then
-        python3 -m venv "$venv" && "$venv/bin/pip" install -q "python-hcl2==$HCL2_VERSION" ||
+        rm -rf "$venv"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; } ||
             return 1
+        "$venv/bin/pip" install -q "python-hcl2==$HCL2_VERSION" || return 1
     fi
     "$venv/bin/python" - "$DEPLOY/terraform/minio-bucket.tf" <<'EOF'
 import json, sys, hcl2
