@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError } from "./errors";
+import { ApiError, networkError } from "./errors";
 import { followRun } from "./runs";
 import type { RunEvent } from "./types";
 
@@ -123,6 +123,18 @@ describe("followRun", () => {
       { pause: noPause, maxReattempts: 2 },
     );
     await expect(attempt).rejects.toMatchObject({ code: "run_stream_lost" });
+  });
+
+  it("says the server cannot be reached when the message could not be sent", async () => {
+    const attempt = followRun(
+      {
+        open: () => Promise.reject(networkError()),
+        reattach: () => Promise.reject(new Error("unused")),
+      },
+      () => undefined,
+      { pause: noPause },
+    );
+    await expect(attempt).rejects.toMatchObject({ code: "network" });
   });
 
   it("stops at once on an API error such as a signed-out user", async () => {

@@ -54,6 +54,7 @@ export async function followRun(
   let runId = options.runId ?? null;
   let lastEventId: string | null = null;
   let failures = 0;
+  let lastFailure: unknown = null;
   for (;;) {
     const parser = new SseParser();
     let progressed = false;
@@ -77,11 +78,14 @@ export async function followRun(
     } catch (error) {
       if (options.signal?.aborted) throw error;
       if (error instanceof ApiError && error.status !== 0) throw error;
+      lastFailure = error;
     }
     if (options.signal?.aborted)
       throw new DOMException("The run is no longer followed", "AbortError");
     failures = progressed ? 1 : failures + 1;
-    if (!runId || failures > maxReattempts) throw lostRun();
+    // Before the run has an id there is nothing to re-attach to: the message may not have arrived.
+    if (!runId) throw lastFailure instanceof ApiError ? lastFailure : lostRun();
+    if (failures > maxReattempts) throw lostRun();
     await pause(failures - 1);
   }
 }
