@@ -59,6 +59,13 @@ CREATE TABLE files (
 );
 CREATE INDEX files_workspace_newest ON files (workspace_id, created_at DESC, id DESC);
 
+-- Running Daedalus processes; a run whose instance stopped beating is failed by another.
+CREATE TABLE instances (
+    id           uuid PRIMARY KEY,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE runs (
     id                   uuid PRIMARY KEY,
     conversation_id      uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
@@ -66,6 +73,8 @@ CREATE TABLE runs (
     status               text NOT NULL DEFAULT 'running'
                          CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
     cancel_requested     boolean NOT NULL DEFAULT false,
+    -- The instance executing the run.
+    instance_id          uuid NOT NULL,
     created_at           timestamptz NOT NULL DEFAULT now(),
     finished_at          timestamptz
 );

@@ -10,9 +10,11 @@
 pub mod events;
 pub mod hub;
 pub mod prompt;
+pub mod sweep;
 pub mod task;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ::http::StatusCode;
@@ -43,6 +45,9 @@ const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 pub struct Runs {
     pub hub: Arc<hub::Hub>,
     tracker: TaskTracker,
+    /// This process, as recorded on the runs it executes.
+    pub instance_id: Uuid,
+    shutting_down: AtomicBool,
 }
 
 impl Runs {
@@ -50,7 +55,13 @@ impl Runs {
         Runs {
             hub: Arc::new(hub::Hub::default()),
             tracker: TaskTracker::new(),
+            instance_id: Uuid::new_v4(),
+            shutting_down: AtomicBool::new(false),
         }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
     }
 
     /// Lets running agent calls finish within `grace`, then cancels the rest, which
@@ -63,6 +74,7 @@ impl Runs {
         {
             return;
         }
+        self.shutting_down.store(true, std::sync::atomic::Ordering::Relaxed);
         let cut = self.hub.running_count();
         log::warn!(target: "runs", cut_off = cut; "shutdown: cancelling runs still going");
         for token in self.hub.running_tokens() {
@@ -80,7 +92,7 @@ impl Default for Runs {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SendInput {
+pub struct SendInput {
     content: String,
     agent: Option<String>,
     #[serde(default)]

@@ -68,8 +68,8 @@ pub async fn start(
     let (run_id, user_id, assistant_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let agent_label = agent.clone().unwrap_or_default();
     tx.execute(
-        "INSERT INTO runs (id, conversation_id, agent) VALUES ($1, $2, $3)",
-        &[&run_id, &c, &agent_label],
+        "INSERT INTO runs (id, conversation_id, agent, instance_id) VALUES ($1, $2, $3, $4)",
+        &[&run_id, &c, &agent_label, &app.runs.instance_id],
     )
     .await?;
     let insert = "INSERT INTO messages (id, conversation_id, seq, role, content, status, agent, run_id, file_ids)
@@ -152,14 +152,14 @@ pub fn spawn(app: &Arc<App>, tracker: &TaskTracker, w: Workspace, s: Started) {
                 code: "internal_error",
                 message: "the run failed inside Daedalus".into(),
             };
-            let _ = record_end(&app, run_id, assistant, None, i32::MAX - 1, end).await;
+            let _ = record_end(&app, run_id, assistant, None, end).await;
         }
         app.runs.hub.unregister(run_id);
     });
 }
 
 /// How a run ended.
-enum End {
+pub enum End {
     Completed {
         content: String,
         parts: Value,
@@ -190,6 +190,10 @@ async fn execute(app: &App, w: &Workspace, s: Started, cancel: CancellationToken
     let mut agent = s.agent.clone().unwrap_or_default();
     let end = match call_agent(app, w, &s, &cancel, &mut seq, &mut agent).await {
         Ok(outcome) => answer(app, &s, outcome).await,
+        Err(_) if cancel.is_cancelled() && app.runs.is_shutting_down() => End::Failed {
+            code: "server_shutdown",
+            message: "Daedalus was stopped while the agent was answering; send the message again".into(),
+        },
         Err(_) if cancel.is_cancelled() => End::Cancelled,
         Err(RunError::Mcp(McpError::Cancelled { .. })) => End::Cancelled,
         Err(e) => End::Failed {
@@ -215,7 +219,6 @@ async fn execute(app: &App, w: &Workspace, s: Started, cancel: CancellationToken
         s.run_id,
         s.assistant_message_id,
         Some(&agent),
-        seq + 1,
         end,
     )
     .await
@@ -386,19 +389,18 @@ async fn answer(app: &App, s: &Started, outcome: ToolOutcome) -> End {
 /// Writes the end of a run: the answer or error on the message, the run's status and
 /// the final event, in one transaction. Retried for a while if the database is away,
 /// so an answer is not lost to a short outage.
-async fn record_end(
+pub async fn record_end(
     app: &App,
     run: Uuid,
     assistant: Uuid,
     agent: Option<&str>,
-    seq: i32,
     end: End,
 ) -> Result<()> {
     let mut delay = Duration::from_millis(200);
     let mut last = None;
     for _ in 0..8 {
-        match try_record_end(app, run, assistant, agent, seq, &end).await {
-            Ok(()) => {
+        match try_record_end(app, run, assistant, agent, &end).await {
+            Ok(seq) => {
                 app.runs.hub.publish(run, seq);
                 return Ok(());
             }
@@ -410,16 +412,28 @@ async fn record_end(
     Err(last.unwrap_or_else(|| Error::internal("recording the run's end failed")))
 }
 
+/// Returns the number of the final event. The run row is locked first, so the run's
+/// own task and the sweeper of dead instances never both end it.
 async fn try_record_end(
     app: &App,
     run: Uuid,
     assistant: Uuid,
     agent: Option<&str>,
-    seq: i32,
     end: &End,
-) -> Result<()> {
+) -> Result<i32> {
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
+    let row = tx
+        .query_one(
+            "SELECT r.status, (SELECT coalesce(max(seq), 0) + 1 FROM run_events WHERE run_id = r.id)
+             FROM runs r WHERE r.id = $1 FOR UPDATE",
+            &[&run],
+        )
+        .await?;
+    let (current, seq): (String, i32) = (row.get(0), row.get(1));
+    if current != "running" {
+        return Ok(seq - 1);
+    }
     let no_files: Vec<Uuid> = Vec::new();
     let (status, content, parts, files, error) = match end {
         End::Completed {
@@ -477,5 +491,5 @@ async fn try_record_end(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(seq)
 }
