@@ -136,6 +136,7 @@ async fn serve(cfg: Config, url: &str) -> Result<(), String> {
     let store = storage(&cfg).await?;
     let app = Arc::new(App::new(cfg, pool, store));
     daedalus::runs::hub::spawn_listener(app.runs.hub.clone(), url.to_string());
+    daedalus::runs::sweep::spawn(app.clone());
     daedalus::http::server::serve(app.clone(), listener, shutdown_signal()).await;
     app.runs
         .shutdown(daedalus::http::server::SHUTDOWN_GRACE)
