@@ -32,6 +32,11 @@ impl LocalStore {
         LocalStore { root }
     }
 
+    /// The folder holding the objects.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         key.split('/')
             .fold(self.root.clone(), |p, part| p.join(part))

@@ -59,10 +59,10 @@ pub fn parse_error(xml: &str) -> Option<(String, String)> {
 pub fn parse_upload_id(xml: &str) -> Result<String, StorageError> {
     let mut id = None;
     walk(xml, |path, node| {
-        if let Node::Text(text) = node {
-            if ends_with(path, &["InitiateMultipartUploadResult", "UploadId"]) {
-                id = Some(text.to_owned());
-            }
+        if let Node::Text(text) = node
+            && ends_with(path, &["InitiateMultipartUploadResult", "UploadId"])
+        {
+            id = Some(text.to_owned());
         }
     })?;
     id.ok_or_else(|| StorageError::Protocol("no UploadId in the answer".into()))
