@@ -2,10 +2,14 @@
 //! moto and on s3s-fs (started by `tests/services/{moto,s3s}.sh`, which export their URLs).
 //! A missing service fails the test loudly.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
+use daedalus::files::upload::metered;
 use daedalus::storage::{ByteRange, ByteStream, S3Config, S3Store, StorageError, Store};
 use futures_util::{StreamExt, stream};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
 
@@ -330,6 +334,88 @@ async fn body_shorter_than_announced_is_refused(store: Store) {
     assert_nothing_left(&store, &p).await;
 }
 
+async fn ranges_past_the_end_are_refused(store: Store) {
+    let key = format!("{}short.bin", prefix());
+    store
+        .put(&key, "application/octet-stream", Some(10), patterned(10))
+        .await
+        .expect("put");
+    let past = store
+        .get(
+            &key,
+            Some(ByteRange {
+                first: 10,
+                last: 20,
+            }),
+        )
+        .await;
+    match past {
+        Err(StorageError::Service { code, status, .. }) => {
+            assert_eq!((code.as_str(), status), ("InvalidRange", 416))
+        }
+        other => panic!("expected InvalidRange, got {:?}", other.map(|o| o.size)),
+    }
+}
+
+/// The upload limit is enforced by the metering stream on the bytes received; the store
+/// hands its `TooLarge` back and keeps nothing, with or without an announced length.
+async fn upload_over_the_limit_leaves_nothing(store: Store) {
+    let p = prefix();
+    for (name, len) in [("unknown", None), ("lying", Some(MIB as u64 * 12))] {
+        let key = format!("{p}{name}");
+        let (body, receipt) = metered(patterned(12 * MIB), 9 * MIB as u64);
+        let err = store.put(&key, "application/octet-stream", len, body).await;
+        assert!(
+            matches!(err, Err(StorageError::TooLarge)),
+            "{name}: {err:?}"
+        );
+        assert_eq!(receipt.measured(), None);
+    }
+    assert_nothing_left(&store, &p).await;
+}
+
+async fn metered_upload_reports_size_and_checksum(store: Store) {
+    let key = format!("{}measured.txt", prefix());
+    let (body, receipt) = metered(body_of(vec![b"hello ", b"world"]), 100);
+    store
+        .put(&key, "text/plain", None, body)
+        .await
+        .expect("put");
+    let measured = receipt.measured().expect("the store read the whole body");
+    assert_eq!(measured.size, 11);
+    let expected = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+    assert_eq!(measured.sha256, expected);
+}
+
+/// A download already streaming keeps its bytes when the object is deleted meanwhile.
+async fn delete_while_a_download_streams(store: Store) {
+    let key = format!("{}deleted-while-read.bin", prefix());
+    let len = 3 * MIB;
+    store
+        .put(
+            &key,
+            "application/octet-stream",
+            Some(len as u64),
+            patterned(len),
+        )
+        .await
+        .expect("put");
+    let mut body = store.get(&key, None).await.expect("get").body;
+    let mut got = body
+        .next()
+        .await
+        .expect("a first chunk")
+        .expect("readable")
+        .to_vec();
+    store.delete(&key).await.expect("delete");
+    got.extend(read_all(body).await);
+    assert!(got.len() == len && got.iter().enumerate().all(|(i, b)| *b == pattern_byte(i)));
+    assert!(matches!(
+        store.head(&key).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
 async fn ready_checks_pass(store: Store) {
     store.check().await.expect("a ready store");
 }
@@ -361,6 +447,10 @@ against_every_store!(
     failed_body_leaves_nothing,
     body_shorter_than_announced_is_refused,
     ready_checks_pass,
+    ranges_past_the_end_are_refused,
+    upload_over_the_limit_leaves_nothing,
+    metered_upload_reports_size_and_checksum,
+    delete_while_a_download_streams,
 );
 
 /// A free port with nothing listening: what a stopped server looks like.
@@ -485,4 +575,65 @@ async fn every_s3_request_is_counted() {
     let store = s3s_store().await;
     let _ = store.head(&format!("{}missing", prefix())).await;
     assert!(counter.get() > before);
+}
+
+/// A stand-in S3 server that answers each request with the next scripted answer (the last
+/// one repeating) and counts the requests it got. Real servers cannot be made to fail on
+/// cue; this checks what the client does when one does.
+async fn scripted_server(answers: Vec<&'static str>) -> (String, std::sync::Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let answer = answers[n.min(answers.len() - 1)];
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, count)
+}
+
+const SLOW_DOWN: &str = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
+    Content-Type: application/xml\r\nContent-Length: 79\r\n\r\n\
+    <Error><Code>SlowDown</Code><Message>Please reduce your rate.</Message></Error>";
+const OK_EMPTY: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff() {
+    let (url, count) = scripted_server(vec![SLOW_DOWN, SLOW_DOWN, OK_EMPTY]).await;
+    let store = Store::s3(S3Config::new(&url, "a", "b", "bucket")).expect("config");
+    store.check().await.expect("the third attempt succeeds");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn persistent_server_errors_become_unavailable_with_the_code() {
+    let (url, count) = scripted_server(vec![SLOW_DOWN]).await;
+    let store = Store::s3(S3Config::new(&url, "a", "b", "bucket")).expect("config");
+    // A GET, as an answer to HEAD has no body to carry the code.
+    match store.list("").await {
+        Err(StorageError::Unavailable(why)) => assert!(why.contains("SlowDown"), "{why}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn streamed_puts_are_not_replayed() {
+    let (url, count) = scripted_server(vec![SLOW_DOWN]).await;
+    let store = Store::s3(S3Config::new(&url, "a", "b", "bucket")).expect("config");
+    let put = store
+        .put("k", "text/plain", Some(5), body_of(vec![b"12345"]))
+        .await;
+    assert!(matches!(put, Err(StorageError::Unavailable(_))), "{put:?}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }
