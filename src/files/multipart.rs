@@ -640,7 +640,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_file_content_round_trips(data in proptest::collection::vec(any::<u8>(), 0..600), step in 1usize..80) {
+        fn any_file_content_round_trips(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            step in 1usize..80,
+        ) {
             let body = form(&[(&file_headers("f"), &data)]);
             let got = events(&body, step).expect("parses");
             let bytes: Vec<u8> = got.iter().filter_map(|e| match e {
@@ -651,7 +654,10 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..400), step in 1usize..50) {
+        fn arbitrary_input_never_panics(
+            input in proptest::collection::vec(any::<u8>(), 0..400),
+            step in 1usize..50,
+        ) {
             let _ = events(&input, step);
         }
     }

@@ -38,7 +38,8 @@ pub fn is_unsafe(c: char) -> bool {
 
 /// The explicit direction marks, embeddings, overrides and isolates of Unicode.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Cuts `name` to [`MAX_BYTES`], keeping its extension when that is short.

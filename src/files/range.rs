@@ -123,7 +123,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn partial_ranges_lie_within_the_file(header in "bytes=[0-9]{0,4}-[0-9]{0,4}", size in 0u64..5000) {
+        fn partial_ranges_lie_within_the_file(
+            header in "bytes=[0-9]{0,4}-[0-9]{0,4}",
+            size in 0u64..5000,
+        ) {
             if let RangeOutcome::Partial(r) = parse(Some(&header), size) {
                 prop_assert!(r.first <= r.last && r.last < size);
             }
