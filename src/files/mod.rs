@@ -4,6 +4,7 @@
 //! what the handlers call.
 
 pub mod disposition;
+pub mod download;
 pub mod multipart;
 pub mod name;
 pub mod range;

@@ -3,7 +3,8 @@
 //! The limit applies to the bytes actually received, so a chunked body without a length,
 //! or one that lies about its length, is stopped as soon as it crosses the limit. The
 //! [`Meter`] is the pure core; [`metered`] wraps a body stream with one and hands back a
-//! [`Receipt`] to read the result once the store has consumed the stream.
+//! [`Receipt`] to read the result once the store has consumed the stream, and counts the
+//! bytes in `daedalus_file_bytes_total{direction="in"}` as they pass.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -105,6 +106,7 @@ impl Stream for Metered {
         let polled = self.inner.poll_next_unpin(cx);
         match polled {
             Poll::Ready(Some(Ok(chunk))) => {
+                bytes_counter("in").inc_by(chunk.len() as u64);
                 let meter = self
                     .meter
                     .as_mut()
@@ -134,6 +136,13 @@ impl Metered {
         self.meter = None;
         Poll::Ready(Some(Err(e)))
     }
+}
+
+/// `daedalus_file_bytes_total` for one direction (`in` or `out`).
+pub(crate) fn bytes_counter(direction: &str) -> prometheus::IntCounter {
+    crate::metrics::get()
+        .file_bytes
+        .with_label_values(&[direction])
 }
 
 #[cfg(test)]
