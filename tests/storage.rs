@@ -637,3 +637,28 @@ async fn streamed_puts_are_not_replayed() {
     assert!(matches!(put, Err(StorageError::Unavailable(_))), "{put:?}");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
+
+/// Nothing sticks after an outage: once a server listens again, the same store works.
+#[tokio::test]
+async fn store_works_again_after_the_server_comes_back() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    drop(listener);
+    let url = format!("http://{address}");
+    let store = Store::s3(S3Config::new(&url, "a", "b", "bucket")).expect("config");
+    assert!(matches!(
+        store.check().await,
+        Err(StorageError::Unavailable(_))
+    ));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .expect("rebind");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head).await;
+            let _ = socket.write_all(OK_EMPTY.as_bytes()).await;
+        }
+    });
+    store.check().await.expect("reachable again");
+}
