@@ -32,6 +32,11 @@ impl LocalStore {
         LocalStore { root }
     }
 
+    /// The folder holding the objects.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         key.split('/')
             .fold(self.root.clone(), |p, part| p.join(part))
@@ -92,7 +97,9 @@ impl LocalStore {
             .map_err(not_found_or_io)?;
         let total_size = file.metadata().await?.len();
         let (first, size) = match range {
-            Some(r) if r.last >= total_size => return Err(unsatisfiable(total_size)),
+            Some(r) if r.first > r.last || r.last >= total_size => {
+                return Err(unsatisfiable(total_size));
+            }
             Some(r) => (r.first, r.len()),
             None => (0, total_size),
         };

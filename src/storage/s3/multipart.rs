@@ -3,8 +3,12 @@
 //! The body is cut into parts of [`PART_SIZE`] bytes (the last one shorter), well above
 //! S3's 5 MiB minimum; while one part uploads the next one is read, so memory holds at
 //! most two parts. A body that ends within the first part goes as a single PUT instead.
-//! Any failure aborts the upload, so no parts are left behind; if the process dies in
-//! between, the bucket's `AbortIncompleteMultipartUpload` lifecycle rule cleans up.
+//! Any failure aborts the upload, so no parts are left behind. Two cases escape that: the
+//! process dying, or the caller dropping the `put` future instead of letting the body
+//! stream fail; the bucket's `AbortIncompleteMultipartUpload` lifecycle rule cleans up
+//! after both. A CompleteMultipartUpload whose answer is lost can be retried into
+//! `NoSuchUpload` although the object exists; the upload then reports failure and the
+//! object is left for the orphan sweep.
 //!
 //! With a fixed part size and S3's 10,000-part cap, an object can reach 78 GiB this way;
 //! beyond that the upload fails with `TooLarge`. Growing parts with the count would lift it.

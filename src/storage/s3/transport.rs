@@ -147,7 +147,7 @@ impl S3Store {
                 self.observe(call.op, started, "ok");
                 return Ok(answer);
             }
-            Ok(answer) => failure_from_answer(answer).await,
+            Ok(answer) => failure_from_answer(answer, self.now()).await,
             Err(e) => failure_from_transport(e, body_failure),
         };
         Err(self.record(call.op, started, outcome))
@@ -348,12 +348,23 @@ fn timed_out() -> Failure {
     Failure::Retry(StorageError::Unavailable("no answer in time".into()))
 }
 
-async fn failure_from_answer(answer: Response<Incoming>) -> Failure {
+/// Beyond this difference from the server's clock a bodiless 403 (an answer to HEAD cannot
+/// carry the error code) is taken for `RequestTimeTooSkewed`; S3 allows 15 minutes.
+const SKEW_SUSPECTED: time::Duration = time::Duration::minutes(5);
+
+async fn failure_from_answer(
+    answer: Response<Incoming>,
+    signed_at: time::OffsetDateTime,
+) -> Failure {
     let status = answer.status();
     let server_time = server_time(&answer);
     let text = read_text(answer.into_body()).await.unwrap_or_default();
-    let (code, message) =
+    let (mut code, message) =
         xml::parse_error(&text).unwrap_or_else(|| (status_code_name(status), text));
+    let clock_off = server_time.is_some_and(|t| (t - signed_at).abs() > SKEW_SUSPECTED);
+    if code == "Http403" && clock_off {
+        code = "RequestTimeTooSkewed".into();
+    }
     classify(status, code, message, server_time)
 }
 
@@ -376,7 +387,9 @@ fn classify(
         StorageError::Service { code, .. } if code == "RequestTimeTooSkewed" => {
             Failure::Skewed(error, server_time)
         }
-        _ if status.is_server_error() => Failure::Retry(error),
+        _ if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED => {
+            Failure::Retry(error)
+        }
         _ => Failure::Final(error),
     }
 }

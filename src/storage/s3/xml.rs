@@ -59,10 +59,10 @@ pub fn parse_error(xml: &str) -> Option<(String, String)> {
 pub fn parse_upload_id(xml: &str) -> Result<String, StorageError> {
     let mut id = None;
     walk(xml, |path, node| {
-        if let Node::Text(text) = node {
-            if ends_with(path, &["InitiateMultipartUploadResult", "UploadId"]) {
-                id = Some(text.to_owned());
-            }
+        if let Node::Text(text) = node
+            && ends_with(path, &["InitiateMultipartUploadResult", "UploadId"])
+        {
+            id = Some(text.to_owned());
         }
     })?;
     id.ok_or_else(|| StorageError::Protocol("no UploadId in the answer".into()))
@@ -171,7 +171,8 @@ mod tests {
     fn listings_give_keys_sizes_and_the_next_page() {
         let xml = r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
 <Name>b</Name><IsTruncated>true</IsTruncated>
-<Contents><Key>a &amp; b.txt</Key><Size>3</Size><LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>
+<Contents><Key>a &amp; b.txt</Key><Size>3</Size>
+<LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>
 <Contents><Key>r&#233;sum&#233;</Key><Size>10</Size></Contents>
 <NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
         let page = parse_list(xml).expect("parses");
