@@ -40,6 +40,12 @@ export function toRunEvent(type: string, data: string): RunEvent | null {
   return { ...payload, type } as RunEvent;
 }
 
+/** Where following a run has got to, kept across re-attaches. */
+interface Position {
+  runId: string | null;
+  lastEventId: string | null;
+}
+
 /**
  * Calls `onEvent` for each event of the run until its last one, which it
  * returns. Throws `ApiError` when the run cannot be followed any more.
@@ -51,42 +57,65 @@ export async function followRun(
 ): Promise<RunEvent> {
   const maxReattempts = options.maxReattempts ?? 6;
   const pause = options.pause ?? defaultPause;
-  let runId = options.runId ?? null;
-  let lastEventId: string | null = null;
+  const position: Position = {
+    runId: options.runId ?? null,
+    lastEventId: null,
+  };
   let failures = 0;
-  let lastFailure: unknown = null;
   for (;;) {
-    const parser = new SseParser();
-    let progressed = false;
-    try {
-      const response: Response =
-        runId && (failures > 0 || lastEventId !== null)
-          ? await streams.reattach(runId, lastEventId)
-          : await streams.open();
-      for await (const chunk of textChunks(response, options.signal)) {
-        for (const sse of parser.push(chunk)) {
-          const event = toRunEvent(sse.event, sse.data);
-          if (sse.id !== null) lastEventId = sse.id;
-          if (!event) continue;
-          progressed = true;
-          if (event.type === "run.started") runId = event.run_id;
-          onEvent(event);
-          if (TERMINAL.has(event.type)) return event;
-        }
-      }
-      lastEventId = parser.lastEventId ?? lastEventId;
-    } catch (error) {
-      if (options.signal?.aborted) throw error;
-      if (error instanceof ApiError && error.status !== 0) throw error;
-      lastFailure = error;
-    }
+    const { last, progressed, failure } = await readOnce(
+      streams,
+      position,
+      onEvent,
+      options,
+      failures,
+    );
+    if (last) return last;
     if (options.signal?.aborted)
       throw new DOMException("The run is no longer followed", "AbortError");
     failures = progressed ? 1 : failures + 1;
     // Before the run has an id there is nothing to re-attach to: the message may not have arrived.
-    if (!runId) throw lastFailure instanceof ApiError ? lastFailure : lostRun();
+    if (!position.runId)
+      throw failure instanceof ApiError ? failure : lostRun();
     if (failures > maxReattempts) throw lostRun();
     await pause(failures - 1);
+  }
+}
+
+/** Opens the stream once and reads it until it ends, breaks, or the run ends. */
+async function readOnce(
+  streams: RunStreams,
+  position: Position,
+  onEvent: (event: RunEvent) => void,
+  options: FollowOptions,
+  failures: number,
+): Promise<{ last: RunEvent | null; progressed: boolean; failure: unknown }> {
+  const parser = new SseParser();
+  let progressed = false;
+  try {
+    const { runId, lastEventId } = position;
+    const response =
+      runId && (failures > 0 || lastEventId !== null)
+        ? await streams.reattach(runId, lastEventId)
+        : await streams.open();
+    for await (const chunk of textChunks(response, options.signal)) {
+      for (const sse of parser.push(chunk)) {
+        if (sse.id !== null) position.lastEventId = sse.id;
+        const event = toRunEvent(sse.event, sse.data);
+        if (!event) continue;
+        progressed = true;
+        if (event.type === "run.started") position.runId = event.run_id;
+        onEvent(event);
+        if (TERMINAL.has(event.type))
+          return { last: event, progressed, failure: null };
+      }
+    }
+    position.lastEventId = parser.lastEventId ?? position.lastEventId;
+    return { last: null, progressed, failure: null };
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    if (error instanceof ApiError && error.status !== 0) throw error;
+    return { last: null, progressed, failure: error };
   }
 }
 

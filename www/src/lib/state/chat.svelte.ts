@@ -13,6 +13,7 @@ import {
 import { describe } from "$lib/api/errors";
 import { followRun } from "$lib/api/runs";
 import type { Message, MessageInput, RunEvent } from "$lib/api/types";
+import { track } from "$lib/telemetry";
 
 export interface RunProgress {
   progress: number;
@@ -101,6 +102,7 @@ export class Chat {
   }
 
   private async reattach(runId: string): Promise<void> {
+    track("run_reattach");
     this.runId = runId;
     await this.follow(() => this.openEvents(runId, null), null, runId);
   }
