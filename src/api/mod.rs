@@ -77,9 +77,11 @@ async fn dispatch_user(
         Route::RunEvents { ws, c, r } => runs::handle_events(app, user, ws, c, r, &req).await,
         Route::RunCancel { ws, c, r } => runs::handle_cancel(app, user, ws, c, r).await,
         Route::Agents { ws } => workspaces::handle_agents(app, user, ws).await,
-        Route::Files { .. } | Route::File { .. } | Route::FileContent { .. } => Err(
-            crate::error::Error::unavailable("not_built", "files are not served yet"),
-        ),
+        Route::Files { ws } if reading => files::handle_list(app, user, ws, &req).await,
+        Route::Files { ws } => files::handle_upload(app, user, ws, req).await,
+        Route::File { ws, f } if reading => files::handle_get(app, user, ws, f).await,
+        Route::File { ws, f } => files::handle_delete(app, user, ws, f).await,
+        Route::FileContent { ws, f } => files::handle_content(app, user, ws, f, &req).await,
         Route::Telemetry => telemetry::handle_telemetry(app, &user.name, req).await,
         Route::Health | Route::Ready | Route::Metrics | Route::Static => {
             unreachable!("answered before identification")

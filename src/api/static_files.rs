@@ -59,7 +59,7 @@ async fn serve_file(path: &Path, cache: &'static str) -> Result<Response> {
     let stream = ReaderStream::with_capacity(file, 64 * 1024)
         .map_ok(Frame::data)
         .map_err(|e| -> crate::http::BoxError { Box::new(e) });
-    let mut resp = ::http::Response::new(StreamBody::new(stream).boxed());
+    let mut resp = ::http::Response::new(StreamBody::new(stream).boxed_unsync());
     *resp.status_mut() = StatusCode::OK;
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, header_value(content_type(path)));

@@ -8,7 +8,7 @@ pub mod server;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 use serde::Serialize;
@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every response body: whole bytes, or a stream of frames.
-pub type Body = BoxBody<Bytes, BoxError>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 pub type Request = http::Request<hyper::body::Incoming>;
 pub type Response = http::Response<Body>;
 
@@ -28,7 +28,7 @@ pub const JSON_BODY_LIMIT: u64 = 1 << 20;
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
-        .boxed()
+        .boxed_unsync()
 }
 
 pub fn empty() -> Body {

@@ -132,7 +132,7 @@ pub async fn handle(app: &Arc<App>, req: Request, peer: SocketAddr) -> Response 
             inner: body,
             record: Some(record),
         }
-        .boxed(),
+        .boxed_unsync(),
     )
 }
 

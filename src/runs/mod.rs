@@ -74,7 +74,8 @@ impl Runs {
         {
             return;
         }
-        self.shutting_down.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let cut = self.hub.running_count();
         log::warn!(target: "runs", cut_off = cut; "shutdown: cancelling runs still going");
         for token in self.hub.running_tokens() {
@@ -248,7 +249,7 @@ fn follow(app: Arc<App>, run: Uuid, after: i32) -> Body {
             .await
             .map(|bytes| (Ok::<_, crate::http::BoxError>(Frame::data(bytes)), rx))
     });
-    BodyExt::boxed(StreamBody::new(stream))
+    BodyExt::boxed_unsync(StreamBody::new(stream))
 }
 
 async fn follow_into(app: &App, run: Uuid, mut after: i32, tx: &mpsc::Sender<Bytes>) {
