@@ -55,6 +55,8 @@ async fn two_instances_starting_together_apply_each_migration_once() {
 async fn a_changed_migration_stops_the_start_with_a_clear_error() {
     let db = TestDb::create().await;
     let mut first = Daedalus::start(&db, &[]).await;
+    // A served request proves the shutdown signal handler is installed (see below).
+    first.get("/api/health").await.expect(200);
     first.terminate();
     assert!(first.wait_exit().await.success());
     db.client()
@@ -85,6 +87,19 @@ async fn a_changed_migration_stops_the_start_with_a_clear_error() {
             .is_some_and(|m| m.starts_with("listening"))),
         "it listened anyway"
     );
+}
+
+/// Supervisors and tests take the `listening` line as "up"; a SIGTERM right after it must
+/// already be a graceful shutdown, not the signal's default death.
+#[tokio::test]
+async fn sigterm_right_after_the_listening_line_shuts_down_cleanly() {
+    let db = TestDb::create().await;
+    for _ in 0..5 {
+        let mut d = Daedalus::start(&db, &[]).await;
+        d.terminate();
+        let status = d.wait_exit().await;
+        assert!(status.success(), "{status:?}\n{}", d.dump());
+    }
 }
 
 /// Waits until the server counts `n` requests in flight (the scrape itself is one).
