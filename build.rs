@@ -2,6 +2,12 @@
 use std::process::Command;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=DAEDALUS_GIT_COMMIT");
+    // Builds without `.git` (a Docker context) pass the commit in the environment.
+    if let Ok(commit) = std::env::var("DAEDALUS_GIT_COMMIT") {
+        println!("cargo:rustc-env=DAEDALUS_GIT_COMMIT={commit}");
+        return;
+    }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

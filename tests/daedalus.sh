@@ -3,6 +3,7 @@
 # the test cluster and a free port, and prints `export` lines for the caller to eval:
 #
 #   eval "$(tests/daedalus.sh start NAME [static-dir])"   # DAEDALUS_E2E_URL, DAEDALUS_E2E_PID
+#   (DAEDALUS_E2E_S3=1 stores files on the moto server instead of local disk)
 #   tests/daedalus.sh stop NAME
 #
 # Needs DAEDALUS_TEST_DATABASE_URL (tests/services/postgres.sh). Logs go to
@@ -28,6 +29,11 @@ start() {
     local env=(DAEDALUS_ENV=development "DAEDALUS_LISTEN=127.0.0.1:$port"
         "DAEDALUS_DATABASE_URL=${DAEDALUS_TEST_DATABASE_URL%/*}/$db" "DAEDALUS_DATA_DIR=$work/data")
     [ -n "$static" ] && env+=("DAEDALUS_STATIC_DIR=$static")
+    # With DAEDALUS_E2E_S3=1 files go to the moto server of tests/services/moto.sh.
+    if [ "${DAEDALUS_E2E_S3:-0}" = 1 ]; then
+        env+=("DAEDALUS_S3_ENDPOINT=${DAEDALUS_TEST_MOTO_URL:?start tests/services/moto.sh first}"
+            DAEDALUS_S3_ACCESS_KEY=test DAEDALUS_S3_SECRET_KEY=test "DAEDALUS_S3_BUCKET=e2e-$name-$RANDOM")
+    fi
     env "${env[@]}" ./target/debug/daedalus >"$work/stdout.log" 2>&1 &
     local pid=$!
     echo "$pid" >"$work/pid"
