@@ -265,3 +265,71 @@ async fn unknown_api_paths_answer_a_json_404() {
         "not_found"
     );
 }
+
+#[tokio::test]
+async fn an_empty_header_value_in_an_update_keeps_the_stored_secret() {
+    let db = TestDb::create().await;
+    let d = Daedalus::start(&db, &[]).await;
+    let server = |value: &str| {
+        json!({"agent_servers": [{"name": "main", "url": "http://127.0.0.1:9/mcp",
+                                  "headers": {"Authorization": value}}]})
+    };
+    let mut create = server("Bearer kept");
+    create["name"] = json!("Secrets");
+    let ws = d.post_json("/api/workspaces", &create).await.expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let path = format!("/api/workspaces/{ws}");
+    let stored = || async {
+        let id: uuid::Uuid = ws.parse().expect("uuid");
+        let row = db
+            .client()
+            .await
+            .query_one("SELECT agent_servers FROM workspaces WHERE id = $1", &[&id])
+            .await
+            .expect("row");
+        row.get::<_, serde_json::Value>(0)[0]["headers"]["Authorization"].clone()
+    };
+    let echo = d
+        .call(Method::PATCH, &path)
+        .json(&server(""))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(echo["agent_servers"][0]["headers"]["Authorization"], "");
+    assert_eq!(
+        stored().await,
+        "Bearer kept",
+        "an empty value keeps the secret"
+    );
+    d.call(Method::PATCH, &path)
+        .json(&server("Bearer new"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(stored().await, "Bearer new", "a value replaces it");
+}
+
+#[tokio::test]
+async fn deleting_the_default_workspace_clears_the_preference() {
+    let db = TestDb::create().await;
+    let d = Daedalus::start(&db, &[]).await;
+    let ws = create_workspace(&d, "local", "Home").await;
+    let prefs = json!({"theme": "light", "default_workspace_id": ws});
+    d.call(Method::PUT, "/api/me/preferences")
+        .json(&prefs)
+        .send()
+        .await
+        .expect(200);
+    let deleted = d
+        .call(Method::DELETE, &format!("/api/workspaces/{ws}"))
+        .send()
+        .await;
+    assert_eq!(deleted.status, 204);
+    let after = d.get("/api/me/preferences").await.expect(200);
+    assert_eq!(
+        after,
+        json!({"theme": "light", "default_workspace_id": null})
+    );
+}
