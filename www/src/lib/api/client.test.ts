@@ -34,6 +34,16 @@ describe("api client", () => {
     ]);
   });
 
+  it("lists archived conversations too, so the list can show them", async () => {
+    const calls: Call[] = [];
+    await createApi(
+      fakeFetch(200, { items: [], next_cursor: null }, calls),
+    ).listConversations("w", "n");
+    expect(calls[0].url).toBe(
+      "/api/workspaces/w/conversations?archived=all&cursor=n",
+    );
+  });
+
   it("turns the error body into an ApiError with the server's code", async () => {
     const api = createApi(
       fakeFetch(422, {

@@ -135,10 +135,11 @@ export function createApi(
     listAgents: (ws: string) =>
       json<AgentsReport>(fetcher, `${workspacePath(ws)}/agents`),
 
+    /** Archived ones too: the list shows them on request. */
     listConversations: (ws: string, cursor?: string) =>
       json<Page<Conversation>>(
         fetcher,
-        `${workspacePath(ws)}/conversations${query({ cursor })}`,
+        `${workspacePath(ws)}/conversations${query({ archived: "all", cursor })}`,
       ),
     createConversation: (ws: string, input: { title: string; agent: string }) =>
       json<Conversation>(fetcher, `${workspacePath(ws)}/conversations`, {

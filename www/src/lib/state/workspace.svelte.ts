@@ -33,11 +33,11 @@ export class WorkspaceState {
     }
   }
 
-  /** Puts a new or changed conversation in its place, newest first. */
+  /** Puts a new or changed conversation in its place, most recently active first. */
   putConversation(conversation: Conversation): void {
     const others = this.conversations.filter((c) => c.id !== conversation.id);
     this.conversations = [conversation, ...others].sort((a, b) =>
-      b.created_at.localeCompare(a.created_at),
+      b.updated_at.localeCompare(a.updated_at),
     );
   }
 

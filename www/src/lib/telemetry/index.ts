@@ -1,7 +1,8 @@
 /**
  * Browser telemetry for `/api/telemetry`: unhandled errors and promise
  * rejections, Web Vitals, and use of the main features. The server counts
- * features only from a fixed set, so `FEATURES` is the whole list.
+ * features only from a fixed set, so `FEATURES` is the whole list; it must
+ * equal `FEATURES` in src/api/telemetry.rs, which rejects a batch naming any other.
  */
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from "web-vitals";
 import type { TelemetryEvent } from "$lib/api/types";
@@ -11,7 +12,6 @@ export const FEATURES = [
   "workspace_create",
   "workspace_update",
   "workspace_delete",
-  "agent_status_view",
   "conversation_create",
   "conversation_rename",
   "conversation_archive",
@@ -23,12 +23,10 @@ export const FEATURES = [
   "run_cancel",
   "run_reattach",
   "file_upload",
-  "file_upload_cancel",
   "file_download",
   "file_delete",
   "file_attach",
   "theme_change",
-  "default_workspace_change",
 ] as const;
 
 export type Feature = (typeof FEATURES)[number];
