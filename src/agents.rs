@@ -18,10 +18,13 @@ use crate::mcp::{ServerInfo, ServerSpec};
 /// How long a discovery answer (or failure) is reused.
 const TTL: Duration = Duration::from_secs(20);
 
+/// What discovery found on a server, or why it failed.
+type Answer = std::result::Result<ServerInfo, String>;
+
 /// Discovery answers by server URL and headers.
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<String, (Instant, std::result::Result<ServerInfo, String>)>>,
+    entries: Mutex<HashMap<String, (Instant, Answer)>>,
 }
 
 pub fn spec(server: &AgentServer) -> ServerSpec {

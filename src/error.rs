@@ -152,7 +152,9 @@ impl From<tokio_postgres::Error> for Error {
         if e.is_closed() || e.as_db_error().is_none() {
             return Error::unavailable("database_unavailable", "the database cannot be reached");
         }
-        let detail = e.as_db_error().map_or_else(|| e.to_string(), |db| db.to_string());
+        let detail = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.to_string());
         Error::Internal(format!("database: {detail}"))
     }
 }

@@ -125,7 +125,7 @@ fn like_escape(text: &str) -> String {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConversationInput {
+pub struct ConversationInput {
     title: Option<String>,
     #[serde(default, deserialize_with = "validate::nullable")]
     agent: Option<Option<String>>,

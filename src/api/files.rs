@@ -35,14 +35,20 @@ pub fn object_key(ws: Uuid, file: Uuid, clean_name: &str) -> String {
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Error {
         match e {
-            StorageError::NotFound { .. } => Error::NotFound,
-            other => {
-                log::warn!(target: "storage", error = other.to_string().as_str(); "storage failed");
-                Error::unavailable(
-                    "storage_unavailable",
-                    "file storage cannot be reached; try again shortly",
-                )
+            StorageError::NotFound => Error::NotFound,
+            StorageError::TooLarge => Error::PayloadTooLarge { limit: 0 },
+            StorageError::BodyError(why) => {
+                Error::bad_request("upload_interrupted", format!("the body did not arrive whole: {why}"))
             }
+            StorageError::Unavailable(why) => {
+                log::warn!(target: "storage", error = why.as_str(); "storage unavailable");
+                Error::unavailable("storage_unavailable", "file storage cannot be reached; try again shortly")
+            }
+            StorageError::Service { .. } | StorageError::Protocol(_) => Error::BadGateway {
+                code: "storage_error",
+                message: format!("file storage refused the request: {e}"),
+            },
+            StorageError::InvalidKey(_) | StorageError::Io(_) => Error::internal(e),
         }
     }
 }
@@ -318,10 +324,6 @@ fn incoming_stream(body: hyper::body::Incoming) -> ByteStream {
 fn upload_error(e: StorageError, limit: u64) -> Error {
     match e {
         StorageError::TooLarge => Error::PayloadTooLarge { limit },
-        StorageError::BodyError(why) => Error::bad_request(
-            "upload_interrupted",
-            format!("the upload did not arrive whole: {why}"),
-        ),
         other => Error::from(other),
     }
 }

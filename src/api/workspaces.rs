@@ -180,7 +180,7 @@ pub async fn handle_get(app: &App, user: &User, ws: Uuid) -> Result<Response> {
 /// What a create or update may carry; absent fields are left as they are.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WorkspaceInput {
+pub struct WorkspaceInput {
     name: Option<String>,
     description: Option<String>,
     agent_servers: Option<Vec<AgentServerInput>>,

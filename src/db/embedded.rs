@@ -81,11 +81,10 @@ impl Cluster {
 
     /// Stops the cluster if this process started it.
     pub fn stop(&self) {
-        if self.started_here {
-            if let Err(e) = self.run_pg_ctl(&["stop", "-m", "fast", "-w"]) {
+        if self.started_here
+            && let Err(e) = self.run_pg_ctl(&["stop", "-m", "fast", "-w"]) {
                 log::warn!(target: "db", error = e.as_str(); "embedded PostgreSQL did not stop");
             }
-        }
     }
 
     fn log_path(&self) -> String {

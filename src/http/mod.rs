@@ -65,11 +65,10 @@ pub fn error_response(err: &Error) -> Response {
             resp.headers_mut().insert(http::header::ALLOW, v);
         }
     }
-    if let Error::RangeNotSatisfiable { size } = err {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+    if let Error::RangeNotSatisfiable { size } = err
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
             resp.headers_mut().insert(http::header::CONTENT_RANGE, v);
         }
-    }
     resp
 }
 
@@ -79,11 +78,10 @@ pub fn check_declared_length(req: &Request, limit: u64) -> Result<()> {
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok());
-    if let Some(len) = declared.and_then(|v| v.parse::<u64>().ok()) {
-        if len > limit {
+    if let Some(len) = declared.and_then(|v| v.parse::<u64>().ok())
+        && len > limit {
             return Err(Error::PayloadTooLarge { limit });
         }
-    }
     if req.body().size_hint().lower() > limit {
         return Err(Error::PayloadTooLarge { limit });
     }

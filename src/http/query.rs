@@ -66,7 +66,7 @@ impl Page {
                     Error::bad_request("invalid_limit", format!("limit must be 1 to {MAX_LIMIT}"))
                 })?,
         };
-        let cursor = get(pairs, "cursor").map(|c| decode_cursor(c)).transpose()?;
+        let cursor = get(pairs, "cursor").map(decode_cursor).transpose()?;
         Ok(Page { limit, cursor })
     }
 }

@@ -86,13 +86,14 @@ pub fn sse_frame(event: &Event) -> Bytes {
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// The `Last-Event-ID` a browser re-attaches with: a sequence number, or 0 for all.
-pub fn parse_last_event_id(value: Option<&[u8]>) -> std::result::Result<i32, ()> {
-    let Some(raw) = value else { return Ok(0) };
-    let text = std::str::from_utf8(raw).map_err(|_| ())?.trim();
+/// `None` when the value is not an event number.
+pub fn parse_last_event_id(value: Option<&[u8]>) -> Option<i32> {
+    let Some(raw) = value else { return Some(0) };
+    let text = std::str::from_utf8(raw).ok()?.trim();
     if text.is_empty() {
-        return Ok(0);
+        return Some(0);
     }
-    text.parse::<i32>().ok().filter(|n| *n >= 0).ok_or(())
+    text.parse::<i32>().ok().filter(|n| *n >= 0)
 }
 
 #[cfg(test)]
@@ -115,9 +116,9 @@ mod tests {
 
     #[test]
     fn last_event_ids_are_sequence_numbers() {
-        assert_eq!(parse_last_event_id(None), Ok(0));
-        assert_eq!(parse_last_event_id(Some(b" 12 ")), Ok(12));
-        assert!(parse_last_event_id(Some(b"-1")).is_err());
-        assert!(parse_last_event_id(Some(b"x")).is_err());
+        assert_eq!(parse_last_event_id(None), Some(0));
+        assert_eq!(parse_last_event_id(Some(b" 12 ")), Some(12));
+        assert_eq!(parse_last_event_id(Some(b"-1")), None);
+        assert_eq!(parse_last_event_id(Some(b"x")), None);
     }
 }

@@ -92,11 +92,10 @@ impl Hub {
             if let Some((run, seq)) = parsed {
                 self.publish(run, seq);
             }
-        } else if channel == CANCEL_CHANNEL {
-            if let Ok(run) = payload.parse() {
+        } else if channel == CANCEL_CHANNEL
+            && let Ok(run) = payload.parse() {
                 self.cancel_local(run);
             }
-        }
     }
 }
 

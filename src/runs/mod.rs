@@ -187,7 +187,7 @@ pub async fn handle_events(
     let pairs = crate::http::query::parse(req.uri().query())?;
     let header = req.headers().get("last-event-id").map(|v| v.as_bytes());
     let raw = header.or_else(|| crate::http::query::get(&pairs, "after").map(str::as_bytes));
-    let after = events::parse_last_event_id(raw).map_err(|()| {
+    let after = events::parse_last_event_id(raw).ok_or_else(|| {
         Error::bad_request(
             "invalid_last_event_id",
             "Last-Event-ID must be an event number",

@@ -57,7 +57,9 @@ async fn beat_and_sweep(app: &App) -> Result<()> {
         log::warn!(target: "runs", run = run.to_string().as_str(); "failing a run whose instance died");
         let end = End::Failed {
             code: "instance_lost",
-            message: "the Daedalus instance running this agent call stopped; send the message again".into(),
+            message:
+                "the Daedalus instance running this agent call stopped; send the message again"
+                    .into(),
         };
         record_end(app, run, message, None, end).await?;
     }

@@ -192,7 +192,8 @@ async fn execute(app: &App, w: &Workspace, s: Started, cancel: CancellationToken
         Ok(outcome) => answer(app, &s, outcome).await,
         Err(_) if cancel.is_cancelled() && app.runs.is_shutting_down() => End::Failed {
             code: "server_shutdown",
-            message: "Daedalus was stopped while the agent was answering; send the message again".into(),
+            message: "Daedalus was stopped while the agent was answering; send the message again"
+                .into(),
         },
         Err(_) if cancel.is_cancelled() => End::Cancelled,
         Err(RunError::Mcp(McpError::Cancelled { .. })) => End::Cancelled,
@@ -214,15 +215,7 @@ async fn execute(app: &App, w: &Workspace, s: Started, cancel: CancellationToken
     m.agent_runs_active.dec();
     log::info!(target: "runs", run = s.run_id.to_string().as_str(), agent = label, outcome = outcome,
         duration_ms = started.elapsed().as_millis() as u64; "run ended");
-    if let Err(e) = record_end(
-        app,
-        s.run_id,
-        s.assistant_message_id,
-        Some(&agent),
-        end,
-    )
-    .await
-    {
+    if let Err(e) = record_end(app, s.run_id, s.assistant_message_id, Some(&agent), end).await {
         log::error!(target: "runs", run = s.run_id.to_string().as_str(), error = e.to_string().as_str();
             "could not record the end of a run");
     }
