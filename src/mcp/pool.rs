@@ -222,8 +222,11 @@ impl Inner {
                         "session lost; opening a new one");
                     session.drop_if_current(&established).await;
                 }
-                Err((error, _)) => {
+                Err((error, established)) => {
                     self.note_failure(server, &error);
+                    if abandons_session(&error) {
+                        self.retire_if_current(server, &session, established).await;
+                    }
                     return Err(error);
                 }
                 Ok(performed) => {
@@ -364,6 +367,25 @@ impl Inner {
         session
     }
 
+    /// Ends a session whose state is uncertain after an abandoned request: FastAgent
+    /// tears a session down after a cancellation, but only some time later, and a
+    /// request racing that teardown fails. The next turn opens a fresh session instead.
+    async fn retire_if_current(
+        &self,
+        server: &Arc<Server>,
+        session: &Session,
+        established: Option<Arc<Established>>,
+    ) {
+        let Some(established) = established.filter(|e| !e.stateless()) else {
+            return;
+        };
+        if session.drop_if_current(&Some(established.clone())).await {
+            let client = self.client.clone();
+            let endpoint = server.endpoint.clone();
+            tokio::spawn(async move { session::close(&client, &endpoint, &established).await });
+        }
+    }
+
     fn retire_in_background(&self, server: Arc<Server>, session: Arc<Session>) {
         let client = self.client.clone();
         tokio::spawn(async move {
@@ -415,7 +437,7 @@ impl Session {
     }
 
     /// Forgets a lost session, unless another caller already replaced it.
-    async fn drop_if_current(&self, lost: &Option<Arc<Established>>) {
+    async fn drop_if_current(&self, lost: &Option<Arc<Established>>) -> bool {
         let mut state = self.state.lock().await;
         let is_current = match (&*state, lost) {
             (Some(current), Some(lost)) => Arc::ptr_eq(current, lost),
@@ -425,6 +447,7 @@ impl Session {
             *state = None;
             crate::metrics::get().mcp_connections_active.dec();
         }
+        is_current
     }
 
     async fn take(&self) -> Option<Arc<Established>> {
@@ -434,6 +457,18 @@ impl Session {
         }
         taken
     }
+}
+
+/// Errors after which the request may still run on the server, or the session's
+/// stream is in an unknown state.
+fn abandons_session(error: &McpError) -> bool {
+    matches!(
+        error,
+        McpError::Cancelled { .. }
+            | McpError::Timeout { .. }
+            | McpError::TooLarge { .. }
+            | McpError::Protocol { .. }
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

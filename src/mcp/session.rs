@@ -130,10 +130,12 @@ async fn initialize(
 }
 
 fn established(version: &str, session_id: Option<String>, result: &Value) -> Established {
+    // The stateless revision moved serverInfo into `_meta`; servers differ in where they put it.
     let info = |key: &str| {
-        result
-            .pointer(&format!("/serverInfo/{key}"))
-            .and_then(Value::as_str)
+        let under_meta = format!("/_meta/io.modelcontextprotocol~1serverInfo/{key}");
+        [format!("/serverInfo/{key}"), under_meta]
+            .iter()
+            .find_map(|path| result.pointer(path).and_then(Value::as_str))
             .unwrap_or("")
             .to_owned()
     };
