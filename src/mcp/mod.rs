@@ -21,6 +21,7 @@ pub mod content;
 mod error;
 mod exchange;
 pub mod jsonrpc;
+mod listener;
 mod pool;
 pub mod protocol;
 pub mod server_requests;

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::backoff::Backoff;
 use super::exchange::{self, Ctx};
 use super::jsonrpc::{Id, Router};
+use super::listener::Listener;
 use super::protocol::ClientFeatures;
 use super::session::{self, Established};
 use super::transport::{self, Client, Endpoint};
@@ -62,6 +63,8 @@ struct Session {
     fresh: AtomicBool,
     last_used: Mutex<Instant>,
     router: Router,
+    /// Stops the standalone GET stream of the current session, when one was opened.
+    listener: Mutex<Option<CancellationToken>>,
 }
 
 /// What one request runs on, and how it went.
@@ -256,7 +259,10 @@ impl Inner {
             progress: env.progress,
         };
         let opening = session::open(&ctx, &self.options.protocol_versions, || self.next_id());
-        let established = session.current(opening).await.map_err(|e| (e, None))?;
+        let (established, opened) = session.current(opening).await.map_err(|e| (e, None))?;
+        if opened {
+            self.listen(server, session, &established).await;
+        }
         if established.stateless() {
             server.stateless.store(true, Ordering::Relaxed);
         }
@@ -274,6 +280,25 @@ impl Inner {
             fresh,
             established,
         })
+    }
+
+    /// Opens the session's standalone stream when the client can answer what may come on it.
+    async fn listen(&self, server: &Server, session: &Session, established: &Established) {
+        if established.stateless() || !self.features.elicitation_with_defaults {
+            return;
+        }
+        let stop = CancellationToken::new();
+        let listener = Listener {
+            client: self.client.clone(),
+            endpoint: server.endpoint.clone(),
+            wire: established.wire(),
+            features: self.features.clone(),
+            max_message_bytes: self.options.max_message_bytes,
+        };
+        if let Some(previous) = lock(&session.listener).replace(stop.clone()) {
+            previous.cancel();
+        }
+        listener.start(stop).await;
     }
 
     async fn call_once(
@@ -417,6 +442,7 @@ impl Session {
             fresh: AtomicBool::new(true),
             last_used: Mutex::new(Instant::now()),
             router: Router::default(),
+            listener: Mutex::new(None),
         })
     }
 
@@ -424,16 +450,22 @@ impl Session {
     async fn current(
         &self,
         opening: impl Future<Output = Result<Established, McpError>>,
-    ) -> Result<Arc<Established>, McpError> {
+    ) -> Result<(Arc<Established>, bool), McpError> {
         let mut state = self.state.lock().await;
         if let Some(established) = &*state {
-            return Ok(established.clone());
+            return Ok((established.clone(), false));
         }
         let established = Arc::new(opening.await?);
         crate::metrics::get().mcp_connections_active.inc();
         self.fresh.store(true, Ordering::Relaxed);
         *state = Some(established.clone());
-        Ok(established)
+        Ok((established, true))
+    }
+
+    fn stop_listening(&self) {
+        if let Some(stop) = lock(&self.listener).take() {
+            stop.cancel();
+        }
     }
 
     /// Forgets a lost session, unless another caller already replaced it.
@@ -444,6 +476,7 @@ impl Session {
             _ => false,
         };
         if is_current {
+            self.stop_listening();
             *state = None;
             crate::metrics::get().mcp_connections_active.dec();
         }
@@ -451,6 +484,7 @@ impl Session {
     }
 
     async fn take(&self) -> Option<Arc<Established>> {
+        self.stop_listening();
         let taken = self.state.lock().await.take();
         if taken.is_some() {
             crate::metrics::get().mcp_connections_active.dec();

@@ -50,7 +50,10 @@ pub async fn open(
     if versions.iter().any(|v| v == STATELESS) {
         match discover(ctx, next_id()).await {
             Ok(Discovered::Stateless(established)) => return Ok(established),
-            Ok(Discovered::Legacy(theirs)) => legacy.retain(|v| theirs.contains(v)),
+            Ok(Discovered::Legacy(theirs)) if !theirs.is_empty() => {
+                legacy.retain(|v| theirs.contains(v))
+            }
+            Ok(Discovered::Legacy(_)) => {}
             Err(error) if !falls_back(&error) => return Err(error),
             Err(_) => {}
         }
@@ -74,7 +77,9 @@ fn falls_back(error: &McpError) -> bool {
 
 enum Discovered {
     Stateless(Established),
-    /// The server answered but does not offer the stateless revision: these are its revisions.
+    /// The server answered but does not offer the stateless revision: these are its
+    /// revisions (none when it answered without a list, as servers that echo an empty
+    /// result for unknown methods do).
     Legacy(Vec<String>),
 }
 

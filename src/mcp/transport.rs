@@ -108,6 +108,8 @@ pub enum Verb {
     Resume {
         last_event_id: String,
     },
+    /// Open the session's standalone stream for server-initiated messages.
+    Listen,
     Delete,
 }
 
@@ -137,7 +139,7 @@ fn build(endpoint: &Endpoint, wire: &Wire, verb: Verb) -> http::Result<Request<F
             body.clone(),
             "application/json, text/event-stream",
         ),
-        Verb::Resume { .. } => (Method::GET, Bytes::new(), "text/event-stream"),
+        Verb::Resume { .. } | Verb::Listen => (Method::GET, Bytes::new(), "text/event-stream"),
         Verb::Delete => (
             Method::DELETE,
             Bytes::new(),
