@@ -55,8 +55,10 @@ free_port() {
 
 run() {
     local port=${1:?usage: fastagent.sh run PORT}
-    cd "$AGENTS_DIR"
-    exec "$VENV/bin/python" agents.py --transport http --host 127.0.0.1 --port "$port"
+    # FastAgent keeps its logs and session histories under the working directory.
+    mkdir -p "$WORK/run-$port"
+    cd "$WORK/run-$port"
+    exec "$VENV/bin/python" "$AGENTS_DIR/agents.py" --transport http --host 127.0.0.1 --port "$port"
 }
 
 # Waits until GET / answers, for at most $2 seconds, while the process $3 lives.
