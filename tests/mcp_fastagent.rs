@@ -112,6 +112,24 @@ async fn every_agent_kind_answers_in_both_revisions() {
 }
 
 #[tokio::test]
+async fn requests_are_counted_under_the_server_label() {
+    let server = spec("fastagent-metrics", &fastagent().url);
+    let pool = Pool::new(PoolOptions::default());
+    assert_eq!(ask(&pool, &server, "echo", "count me").await, "count me");
+    let metrics = daedalus::metrics::get();
+    let calls = metrics
+        .mcp_requests
+        .with_label_values(&["fastagent-metrics", "tools/call", "ok"])
+        .get();
+    assert_eq!(calls, 1);
+    let timed = metrics
+        .mcp_duration
+        .with_label_values(&["fastagent-metrics", "tools/call"])
+        .get_sample_count();
+    assert_eq!(timed, 1);
+}
+
+#[tokio::test]
 async fn unknown_tool_is_a_tool_error_not_a_failure() {
     let outcome = Pool::new(PoolOptions::default())
         .call_tool(&fastagent(), message("no_such_agent", "x"))
