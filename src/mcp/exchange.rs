@@ -243,29 +243,33 @@ impl Request<'_, '_> {
                         return self.reply(reply);
                     }
                 }
-                Ok(None) | Err(ReadError::Broken(_)) if resumptions < MAX_RESUMPTIONS => {
+                Ok(None) | Err(ReadError::Broken(_)) => {
                     let (id, retry) = stream.resume_point();
                     last_event_id = id.or(last_event_id);
-                    let Some(from) = last_event_id.clone() else {
+                    let resumable = last_event_id
+                        .clone()
+                        .filter(|_| resumptions < MAX_RESUMPTIONS);
+                    let Some(from) = resumable else {
                         return Err(self.ended_early(item));
                     };
                     resumptions += 1;
                     *stream = self.resume(deadline, from, retry).await?;
                 }
-                Ok(None) | Err(ReadError::Broken(_)) => return Err(self.ended_early(item)),
-                Err(ReadError::TooLarge(limit)) => {
-                    return Err(self.abandon(McpError::TooLarge {
-                        server: self.server(),
-                        limit,
-                    }));
-                }
-                Err(ReadError::Malformed(detail)) => {
-                    return Err(self.abandon(McpError::Protocol {
-                        server: self.server(),
-                        detail,
-                    }));
-                }
+                Err(error) => return Err(self.abandon(self.unreadable(error))),
             }
+        }
+    }
+
+    fn unreadable(&self, error: ReadError) -> McpError {
+        match error {
+            ReadError::TooLarge(limit) => McpError::TooLarge {
+                server: self.server(),
+                limit,
+            },
+            ReadError::Malformed(detail) | ReadError::Broken(detail) => McpError::Protocol {
+                server: self.server(),
+                detail,
+            },
         }
     }
 
