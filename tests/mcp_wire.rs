@@ -262,3 +262,27 @@ async fn lost_session_is_replaced_and_the_call_retried_once() {
         .count();
     assert_eq!(initializations, 2);
 }
+
+#[tokio::test]
+async fn server_without_session_id_is_always_fresh() {
+    let script: Script = Arc::new(|message, _| {
+        let mut reply = handshake(message).unwrap_or_else(|| {
+            json_reply(json!({"jsonrpc": "2.0", "id": message["id"],
+                "result": {"content": [{"type": "text", "text": message["params"]["arguments"]["message"]}]}}))
+        });
+        reply.session = None;
+        reply
+    });
+    let (server, _) = scripted_server(script).await;
+    let pool = Pool::new(PoolOptions::default());
+    let key = uuid::Uuid::new_v4();
+    for text in ["one", "two"] {
+        let mut call = ToolCall::new("agent", json!({"message": text}));
+        call.fresh_arguments = Some(json!({"message": format!("transcript + {text}")}));
+        call.session_key = Some(key);
+        let outcome = pool.call_tool(&server, call).await.expect("call");
+        assert!(outcome.fresh_session, "no session id, so no memory");
+        let content = serde_json::to_value(&outcome.content).expect("content");
+        assert_eq!(content[0]["text"], format!("transcript + {text}"));
+    }
+}

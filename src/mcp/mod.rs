@@ -10,7 +10,7 @@
 //!
 //! Conversation memory: a call carrying a `session_key` runs on that key's
 //! own MCP session, so the agent remembers earlier turns. When that session
-//! is new (first call, replaced after loss, or the server is stateless) the
+//! is new (first call, replaced after loss, or the server keeps no session) the
 //! agent remembers nothing; [`ToolCall::fresh_arguments`] then replaces
 //! `arguments`, so the caller can put the stored transcript in front of the
 //! message without knowing in advance which case applies, and
@@ -162,7 +162,7 @@ pub struct ToolOutcome {
     pub is_error: bool,
     pub structured: Option<serde_json::Value>,
     /// True when this call ran on a session with no earlier turns (new, replaced
-    /// after loss, or a stateless server): `fresh_arguments` were sent if given.
+    /// after loss, or a server that keeps no session): `fresh_arguments` were sent if given.
     pub fresh_session: bool,
     pub protocol_version: String,
 }

@@ -51,8 +51,9 @@ struct Server {
     endpoint: Arc<Endpoint>,
     backoff: Mutex<Backoff>,
     sessions: Mutex<HashMap<Option<Uuid>, Arc<Session>>>,
-    /// Set once the server turned out stateless: every key then shares one connection.
-    stateless: AtomicBool,
+    /// Set once the server turned out to keep no sessions (the stateless revision, or
+    /// no `Mcp-Session-Id`): every key then shares one connection.
+    memoryless: AtomicBool,
 }
 
 /// One conversation's MCP session (or a stateless server's connection).
@@ -153,7 +154,7 @@ impl Pool {
         let Ok(server) = self.inner.server(spec) else {
             return true;
         };
-        if server.stateless.load(Ordering::Relaxed) {
+        if server.memoryless.load(Ordering::Relaxed) {
             return true;
         }
         let session = lock(&server.sessions).get(&Some(session_key)).cloned();
@@ -197,7 +198,7 @@ impl Inner {
             endpoint: Arc::new(Endpoint::new(spec)?),
             backoff: Mutex::new(Backoff::default()),
             sessions: Mutex::new(HashMap::new()),
-            stateless: AtomicBool::new(false),
+            memoryless: AtomicBool::new(false),
         });
         servers.insert(spec.clone(), server.clone());
         Ok(server)
@@ -263,10 +264,10 @@ impl Inner {
         if opened {
             self.listen(server, session, &established).await;
         }
-        if established.stateless() {
-            server.stateless.store(true, Ordering::Relaxed);
+        if !established.keeps_memory() {
+            server.memoryless.store(true, Ordering::Relaxed);
         }
-        let fresh = established.stateless() || session.fresh.load(Ordering::Relaxed);
+        let fresh = !established.keeps_memory() || session.fresh.load(Ordering::Relaxed);
         let result = match op {
             Op::ListTools => self.list_tools(&ctx, &established).await,
             Op::CallTool(call) => self.call_once(&ctx, &established, call, fresh).await,
@@ -375,7 +376,7 @@ impl Inner {
 
     /// The key's session, made on first use; beyond the cap the least recently used goes.
     fn session(&self, server: &Arc<Server>, key: Option<Uuid>) -> Arc<Session> {
-        let key = if server.stateless.load(Ordering::Relaxed) {
+        let key = if server.memoryless.load(Ordering::Relaxed) {
             None
         } else {
             key

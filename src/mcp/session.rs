@@ -28,6 +28,11 @@ impl Established {
         protocol::is_stateless(&self.version)
     }
 
+    /// Whether the server keeps state between calls: only a session it named does.
+    pub fn keeps_memory(&self) -> bool {
+        !self.stateless() && self.session_id.is_some()
+    }
+
     pub fn wire(&self) -> Wire {
         Wire {
             session_id: self.session_id.clone(),
