@@ -286,3 +286,37 @@ async fn server_without_session_id_is_always_fresh() {
         assert_eq!(content[0]["text"], format!("transcript + {text}"));
     }
 }
+
+#[tokio::test]
+async fn stateless_server_replaced_by_a_session_server_is_renegotiated() {
+    let discovered = Arc::new(Mutex::new(false));
+    let script: Script = Arc::new(move |message, _| {
+        let stateless_request =
+            message["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"].is_string();
+        if message["method"] == "server/discover" {
+            let mut first = discovered.lock().expect("flag");
+            if !*first {
+                *first = true;
+                return json_reply(json!({"jsonrpc": "2.0", "id": message["id"],
+                    "result": {"supportedVersions": ["2026-07-28"], "capabilities": {}}}));
+            }
+        }
+        if let Some(reply) = handshake(message) {
+            return reply;
+        }
+        if stateless_request {
+            return empty(400); // the new server does not speak the stateless revision
+        }
+        json_reply(json!({"jsonrpc": "2.0", "id": message["id"],
+            "result": {"content": [{"type": "text", "text": "answered"}]}}))
+    });
+    let (server, _) = scripted_server(script).await;
+    let pool = Pool::new(PoolOptions::default());
+    let info = pool.discover(&server).await;
+    assert!(info.is_ok(), "{info:?}");
+    let outcome = pool
+        .call_tool(&server, ToolCall::new("agent", json!({"message": "x"})))
+        .await
+        .expect("renegotiated call");
+    assert_eq!(outcome.protocol_version, "2025-06-18");
+}

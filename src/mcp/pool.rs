@@ -221,9 +221,9 @@ impl Inner {
             let session = self.session(server, key);
             let result = self.attempt(server, &session, &op, env).await;
             match result {
-                Err((McpError::SessionLost { .. }, established)) if attempt == 0 => {
-                    log::info!(target: "mcp", server = server.endpoint.label.as_str();
-                        "session lost; opening a new one");
+                Err((error, established)) if attempt == 0 && renegotiates(&error, &established) => {
+                    log::info!(target: "mcp", server = server.endpoint.label.as_str(),
+                        reason = error.kind(); "connection lost; opening a new one");
                     session.drop_if_current(&established).await;
                 }
                 Err((error, established)) => {
@@ -264,9 +264,9 @@ impl Inner {
         if opened {
             self.listen(server, session, &established).await;
         }
-        if !established.keeps_memory() {
-            server.memoryless.store(true, Ordering::Relaxed);
-        }
+        // Stored both ways: a server replaced by another may start or stop keeping sessions.
+        let memoryless = !established.keeps_memory();
+        server.memoryless.store(memoryless, Ordering::Relaxed);
         let fresh = !established.keeps_memory() || session.fresh.load(Ordering::Relaxed);
         let result = match op {
             Op::ListTools => self.list_tools(&ctx, &established).await,
@@ -491,6 +491,18 @@ impl Session {
             crate::metrics::get().mcp_connections_active.dec();
         }
         taken
+    }
+}
+
+/// Errors that mean the connection, not the request, is at fault: a lost session, or
+/// a stateless server that now refuses requests (it may have been replaced by one that
+/// speaks another revision). One new negotiation and one retry are worth it.
+fn renegotiates(error: &McpError, established: &Option<Arc<Established>>) -> bool {
+    let stateless = established.as_ref().is_some_and(|e| e.stateless());
+    match error {
+        McpError::SessionLost { .. } => true,
+        McpError::HttpStatus { status, .. } => stateless && (400..500).contains(status),
+        _ => false,
     }
 }
 
