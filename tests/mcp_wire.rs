@@ -117,6 +117,13 @@ fn handshake(message: &Value) -> Option<Reply> {
     }
 }
 
+/// A tool result whose text is the call's `message` argument.
+fn echo_reply(message: &Value) -> Reply {
+    let text = &message["params"]["arguments"]["message"];
+    json_reply(json!({"jsonrpc": "2.0", "id": message["id"],
+        "result": {"content": [{"type": "text", "text": text}]}}))
+}
+
 fn sse(events: &[Value]) -> String {
     let mut body = String::from(": a comment first\r\n\r\n");
     for event in events {
@@ -233,8 +240,7 @@ async fn lost_session_is_replaced_and_the_call_retried_once() {
         if *count == 2 {
             return empty(404);
         }
-        json_reply(json!({"jsonrpc": "2.0", "id": message["id"],
-            "result": {"content": [{"type": "text", "text": message["params"]["arguments"]["message"]}]}}))
+        echo_reply(message)
     });
     let (server, posted) = scripted_server(script).await;
     let pool = Pool::new(PoolOptions::default());
@@ -266,10 +272,7 @@ async fn lost_session_is_replaced_and_the_call_retried_once() {
 #[tokio::test]
 async fn server_without_session_id_is_always_fresh() {
     let script: Script = Arc::new(|message, _| {
-        let mut reply = handshake(message).unwrap_or_else(|| {
-            json_reply(json!({"jsonrpc": "2.0", "id": message["id"],
-                "result": {"content": [{"type": "text", "text": message["params"]["arguments"]["message"]}]}}))
-        });
+        let mut reply = handshake(message).unwrap_or_else(|| echo_reply(message));
         reply.session = None;
         reply
     });

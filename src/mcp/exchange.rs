@@ -177,7 +177,9 @@ impl Request<'_, '_> {
             _ = self.ctx.cancel.cancelled() => Err(self.abandon(McpError::Cancelled {
                 server: self.server(),
             })),
-            _ = tokio::time::sleep_until(deadline.at()) => Err(self.abandon(deadline.error(&self.server()))),
+            _ = tokio::time::sleep_until(deadline.at()) => {
+                Err(self.abandon(deadline.error(&self.server())))
+            }
             value = step => Ok(value),
         }
     }

@@ -276,9 +276,8 @@ mod tests {
                  {"jsonrpc":"2.0","id":3,"result":{"ok":true}}]"#,
         )
         .expect("valid batch");
-        assert!(
-            matches!(&all[0], Incoming::Notification { method, .. } if method == "notifications/progress")
-        );
+        let progress = "notifications/progress";
+        assert!(matches!(&all[0], Incoming::Notification { method, .. } if method == progress));
         assert!(matches!(
             &all[1],
             Incoming::Response {
