@@ -184,6 +184,8 @@ async fn forgotten_session_after_restart_is_replaced_transparently() {
 }
 
 // Resumption is not tested against this server: in 2026.8.31 a GET with
-// `Last-Event-ID` after a dropped POST stream never answers (its in-memory event
-// store hands back an event id where the SDK expects a stream id). The
-// conformance scenario `sse-retry` (tests/conformance/run.sh) covers resumption.
+// `Last-Event-ID` after a dropped POST stream answers 200 but then sends none of
+// the missed or later events (its in-memory event store hands back an event id
+// where the SDK expects a stream id), so the call can only end by its idle
+// timeout. The conformance scenario `sse-retry` (tests/conformance/run.sh) covers
+// resumption; tests/mcp_wire.rs could gain a scripted case too.
