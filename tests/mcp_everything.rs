@@ -188,4 +188,4 @@ async fn forgotten_session_after_restart_is_replaced_transparently() {
 // the missed or later events (its in-memory event store hands back an event id
 // where the SDK expects a stream id), so the call can only end by its idle
 // timeout. The conformance scenario `sse-retry` (tests/conformance/run.sh) covers
-// resumption; tests/mcp_wire.rs could gain a scripted case too.
+// resumption, and so does a scripted case in tests/mcp_wire.rs.

@@ -38,6 +38,8 @@ fn empty(status: u16) -> Reply {
     }
 }
 
+/// Answers a POSTed message (with the request's session id), or a GET when the
+/// message is `null` (with its `Last-Event-ID` as the second argument instead).
 type Script = Arc<dyn Fn(&Value, Option<&str>) -> Reply + Send + Sync>;
 
 /// Serves `script` for every POST; records every posted message.
@@ -87,6 +89,8 @@ async fn serve(mut socket: TcpStream, script: Script, posted: Arc<Mutex<Vec<Valu
         let message: Value = serde_json::from_slice(&bytes[head_end..]).expect("JSON body");
         posted.lock().expect("record").push(message.clone());
         script(&message, header("mcp-session-id").as_deref())
+    } else if head.starts_with("get") {
+        script(&Value::Null, header("last-event-id").as_deref())
     } else {
         empty(405)
     };
@@ -322,4 +326,48 @@ async fn stateless_server_replaced_by_a_session_server_is_renegotiated() {
         .await
         .expect("renegotiated call");
     assert_eq!(outcome.protocol_version, "2025-06-18");
+}
+
+#[tokio::test]
+async fn stream_closed_after_retry_is_resumed_with_last_event_id() {
+    let call_id = Arc::new(Mutex::new(Value::Null));
+    let script: Script = Arc::new(move |message, header| {
+        if message.is_null() {
+            // The resumption: only after the last event the client saw.
+            assert_eq!(header, Some("e2"), "Last-Event-ID");
+            let id = call_id.lock().expect("id").clone();
+            let answer = json!({"jsonrpc": "2.0", "id": id,
+                "result": {"content": [{"type": "text", "text": "resumed"}]}});
+            return Reply {
+                status: 200,
+                content_type: "text/event-stream",
+                session: Some("s1"),
+                body: format!("id: e3\ndata: {answer}\n\n"),
+            };
+        }
+        if let Some(reply) = handshake(message) {
+            return reply;
+        }
+        *call_id.lock().expect("id") = message["id"].clone();
+        let token = &message["params"]["_meta"]["progressToken"];
+        let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": token, "progress": 1}});
+        Reply {
+            status: 200,
+            content_type: "text/event-stream",
+            session: Some("s1"),
+            // A priming event with an id and a retry, one message, then the stream ends.
+            body: format!("id: e1\nretry: 10\ndata:\n\nid: e2\ndata: {progress}\n\n"),
+        }
+    });
+    let (server, _) = scripted_server(script).await;
+    let pool = Pool::new(PoolOptions::default());
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let mut call = ToolCall::new("agent", json!({}));
+    call.progress = Some(sender);
+    let outcome = pool.call_tool(&server, call).await.expect("resumed call");
+    let content = serde_json::to_value(&outcome.content).expect("content");
+    assert_eq!(content[0]["text"], "resumed");
+    assert_eq!(receiver.recv().await.expect("progress").progress, 1.0);
+    assert!(receiver.try_recv().is_err(), "nothing doubled");
 }
