@@ -13,23 +13,47 @@ export class WorkspaceState {
   files = $state<StoredFile[]>([]);
   /** Ids of files to attach to the next message sent. */
   attachments = $state<string[]>([]);
+  /** Each part loads on its own, so one failing part leaves the others usable. */
   error = $state<string | null>(null);
+  conversationsError = $state<string | null>(null);
+  filesError = $state<string | null>(null);
 
   constructor(readonly id: string) {}
 
   async load(): Promise<void> {
+    await Promise.all([
+      this.loadWorkspace(),
+      this.loadConversations(),
+      this.loadFiles(),
+    ]);
+  }
+
+  async loadWorkspace(): Promise<void> {
     try {
       this.error = null;
-      const [workspace, conversations, files] = await Promise.all([
-        api.getWorkspace(this.id),
-        everyPage((cursor) => api.listConversations(this.id, cursor)),
-        everyPage((cursor) => api.listFiles(this.id, cursor)),
-      ]);
-      this.workspace = workspace;
-      this.conversations = conversations;
-      this.files = files;
+      this.workspace = await api.getWorkspace(this.id);
     } catch (error) {
       this.error = describe(error);
+    }
+  }
+
+  async loadConversations(): Promise<void> {
+    try {
+      this.conversationsError = null;
+      this.conversations = await everyPage((cursor) =>
+        api.listConversations(this.id, cursor),
+      );
+    } catch (error) {
+      this.conversationsError = `The conversations could not be loaded. ${describe(error)}`;
+    }
+  }
+
+  async loadFiles(): Promise<void> {
+    try {
+      this.filesError = null;
+      this.files = await everyPage((cursor) => api.listFiles(this.id, cursor));
+    } catch (error) {
+      this.filesError = `The files could not be loaded. ${describe(error)}`;
     }
   }
 
