@@ -35,6 +35,7 @@ pub enum Error {
         size: u64,
     },
     TooManyRequests,
+    HeadersTooLarge,
     /// A dependency (database, storage, agent server) cannot serve now.
     Unavailable {
         code: &'static str,
@@ -81,6 +82,7 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Error::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,6 +102,7 @@ impl Error {
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::TooManyRequests => "too_many_requests",
+            Error::HeadersTooLarge => "headers_too_large",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -125,6 +128,7 @@ impl Error {
                 format!("the range lies outside the file's {size} bytes")
             }
             Error::TooManyRequests => "too many requests; slow down".into(),
+            Error::HeadersTooLarge => "the request headers are too large".into(),
             Error::Internal(_) => "something went wrong on our side; it has been logged".into(),
         }
     }

@@ -6,10 +6,25 @@ use std::io::Write;
 use log::kv::{Key, Value, VisitSource};
 use serde_json::{Map, Value as Json};
 
+/// Libraries whose debug output carries request data (statement parameters, headers,
+/// bodies): they never log below `info`, whatever `RUST_LOG` says, so secrets and message
+/// texts stay out of the logs.
+const CAPPED: &[&str] = &[
+    "tokio_postgres",
+    "postgres_protocol",
+    "hyper",
+    "hyper_util",
+    "h2",
+];
+
 /// Installs the JSON logger; call once, first thing in `main`.
 pub fn init() {
-    env_logger::Builder::new()
-        .parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()))
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()));
+    for module in CAPPED {
+        builder.filter_module(module, log::LevelFilter::Info);
+    }
+    builder
         .target(env_logger::Target::Stdout)
         .format(|buf, record| {
             let line = render(record);

@@ -118,6 +118,7 @@ async fn print_status(url: &str) -> Result<(), String> {
 }
 
 async fn serve(cfg: Config, url: &str) -> Result<(), String> {
+    let shutdown = shutdown_signal();
     apply_migrations(url).await?;
     let pool = db::pool(url)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -137,7 +138,7 @@ async fn serve(cfg: Config, url: &str) -> Result<(), String> {
     let app = Arc::new(App::new(cfg, pool, store));
     daedalus::runs::hub::spawn_listener(app.runs.hub.clone(), url.to_string());
     daedalus::runs::sweep::spawn(app.clone());
-    daedalus::http::server::serve(app.clone(), listener, shutdown_signal()).await;
+    daedalus::http::server::serve(app.clone(), listener, shutdown).await;
     app.runs
         .shutdown(daedalus::http::server::SHUTDOWN_GRACE)
         .await;
@@ -165,11 +166,16 @@ async fn storage(cfg: &Config) -> Result<Store, String> {
     Ok(store)
 }
 
-async fn shutdown_signal() {
+/// Installs the handlers at once (a signal arriving before the first poll is kept) and
+/// resolves on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler succeeds");
-    tokio::select! {
-        _ = term.recv() => log::info!(target: "daedalus", signal = "SIGTERM"; "shutting down"),
-        _ = tokio::signal::ctrl_c() => log::info!(target: "daedalus", signal = "SIGINT"; "shutting down"),
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler succeeds");
+    async move {
+        tokio::select! {
+            _ = term.recv() => log::info!(target: "daedalus", signal = "SIGTERM"; "shutting down"),
+            _ = int.recv() => log::info!(target: "daedalus", signal = "SIGINT"; "shutting down"),
+        }
     }
 }

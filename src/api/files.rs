@@ -37,12 +37,16 @@ impl From<StorageError> for Error {
         match e {
             StorageError::NotFound => Error::NotFound,
             StorageError::TooLarge => Error::PayloadTooLarge { limit: 0 },
-            StorageError::BodyError(why) => {
-                Error::bad_request("upload_interrupted", format!("the body did not arrive whole: {why}"))
-            }
+            StorageError::BodyError(why) => Error::bad_request(
+                "upload_interrupted",
+                format!("the body did not arrive whole: {why}"),
+            ),
             StorageError::Unavailable(why) => {
                 log::warn!(target: "storage", error = why.as_str(); "storage unavailable");
-                Error::unavailable("storage_unavailable", "file storage cannot be reached; try again shortly")
+                Error::unavailable(
+                    "storage_unavailable",
+                    "file storage cannot be reached; try again shortly",
+                )
             }
             StorageError::Service { .. } | StorageError::Protocol(_) => Error::BadGateway {
                 code: "storage_error",

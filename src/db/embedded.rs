@@ -82,9 +82,10 @@ impl Cluster {
     /// Stops the cluster if this process started it.
     pub fn stop(&self) {
         if self.started_here
-            && let Err(e) = self.run_pg_ctl(&["stop", "-m", "fast", "-w"]) {
-                log::warn!(target: "db", error = e.as_str(); "embedded PostgreSQL did not stop");
-            }
+            && let Err(e) = self.run_pg_ctl(&["stop", "-m", "fast", "-w"])
+        {
+            log::warn!(target: "db", error = e.as_str(); "embedded PostgreSQL did not stop");
+        }
     }
 
     fn log_path(&self) -> String {
@@ -158,6 +159,9 @@ impl Cluster {
     fn command(&self, program: &str) -> Command {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(self.bin.join(program));
+        // Its own process group: Ctrl+C in the terminal reaches Daedalus, which drains and
+        // then stops PostgreSQL, instead of PostgreSQL stopping under running requests.
+        cmd.process_group(0);
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid);
         }

@@ -49,12 +49,14 @@ pub async fn describe(app: &App, ws: Uuid, file_ids: &[Uuid]) -> Result<String> 
         let size = row.get::<_, i64>(3).max(0) as u64;
         let key: String = row.get(4);
         out.push_str(&format!("\n- {name} ({content_type}, {size} bytes)"));
-        if is_text(&content_type) && size <= budget
-            && let Some(text) = read_text(app, &key).await {
-                budget -= size;
-                out.push_str(&format!(":\n~~~~\n{text}\n~~~~"));
-                continue;
-            }
+        if is_text(&content_type)
+            && size <= budget
+            && let Some(text) = read_text(app, &key).await
+        {
+            budget -= size;
+            out.push_str(&format!(":\n~~~~\n{text}\n~~~~"));
+            continue;
+        }
         out.push_str(": not included; ask the person if you need its contents");
     }
     Ok(out)

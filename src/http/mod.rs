@@ -66,9 +66,10 @@ pub fn error_response(err: &Error) -> Response {
         }
     }
     if let Error::RangeNotSatisfiable { size } = err
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-            resp.headers_mut().insert(http::header::CONTENT_RANGE, v);
-        }
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
+    {
+        resp.headers_mut().insert(http::header::CONTENT_RANGE, v);
+    }
     resp
 }
 
@@ -79,9 +80,10 @@ pub fn check_declared_length(req: &Request, limit: u64) -> Result<()> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok());
     if let Some(len) = declared.and_then(|v| v.parse::<u64>().ok())
-        && len > limit {
-            return Err(Error::PayloadTooLarge { limit });
-        }
+        && len > limit
+    {
+        return Err(Error::PayloadTooLarge { limit });
+    }
     if req.body().size_hint().lower() > limit {
         return Err(Error::PayloadTooLarge { limit });
     }

@@ -104,6 +104,7 @@ pub async fn handle(app: &Arc<App>, req: Request, peer: SocketAddr) -> Response 
         user: None,
     };
     let result = match route {
+        _ if header_bytes(req.headers()) > MAX_HEADER_BYTES => Err(Error::HeadersTooLarge),
         None => Err(Error::NotFound),
         Some(route) if !route.allowed().contains(&method) => Err(Error::MethodNotAllowed {
             allow: route.allowed(),
@@ -134,6 +135,17 @@ pub async fn handle(app: &Arc<App>, req: Request, peer: SocketAddr) -> Response 
         }
         .boxed_unsync(),
     )
+}
+
+/// Largest total of header names and values accepted. hyper refuses only what overflows
+/// its read buffer (and without the JSON error shape); this bound is the one clients see.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+fn header_bytes(headers: &::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum()
 }
 
 /// The client's `X-Request-Id` when it is short and printable, else a new one.

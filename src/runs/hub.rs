@@ -93,9 +93,10 @@ impl Hub {
                 self.publish(run, seq);
             }
         } else if channel == CANCEL_CHANNEL
-            && let Ok(run) = payload.parse() {
-                self.cancel_local(run);
-            }
+            && let Ok(run) = payload.parse()
+        {
+            self.cancel_local(run);
+        }
     }
 }
 
