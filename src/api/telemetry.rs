@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::http::{self, Request, Response};
 use crate::metrics;
 
-/// Features the browser app reports; the same list lives in `www/src/lib/telemetry.ts`.
+/// Features the browser app reports; the same list lives in `www/src/lib/telemetry/index.ts`.
 pub const FEATURES: &[&str] = &[
     "workspace_create",
     "workspace_update",
