@@ -9,6 +9,9 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod fastagent;
+pub mod sse;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
