@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod fastagent;
+pub mod s3;
 pub mod sse;
 
 use std::net::SocketAddr;
