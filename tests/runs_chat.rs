@@ -171,7 +171,7 @@ async fn cancelling_mid_run_ends_it_and_the_next_turn_still_knows_the_conversati
     let ws = workspace_with(&d, &[("local", &shared_url())]).await;
     let c = conversation_with(&d, &ws, "sleeper").await;
     let first = sse::send(&d, &ws, &c, "alpha").await.until_end().await;
-    assert_eq!(first.last().expect("an end").event, "message.completed");
+    sse::completed(&first);
 
     let mut stream = sse::send(&d, &ws, &c, &sleep_for(120)).await;
     let mut events = stream.until("progress").await;
@@ -230,7 +230,7 @@ async fn a_second_message_while_a_run_is_going_is_a_conflict() {
     let second = sse::send(&d, &ws, &c, "two").await;
     assert_eq!(second.expect_error(409), "run_in_progress");
     let events = first.until_end().await;
-    assert_eq!(events.last().expect("an end").event, "message.completed");
+    sse::completed(&events);
 
     let list = messages(&d, &ws, &c).await;
     let texts: Vec<&str> = list.iter().filter_map(|m| m["content"].as_str()).collect();
@@ -254,7 +254,7 @@ async fn re_attaching_with_last_event_id_loses_and_doubles_nothing() {
     let mut all = seen.clone();
     all.extend(rest);
     assert_numbered_from(&all, 1);
-    assert_eq!(all.last().expect("an end").event, "message.completed");
+    sse::completed(&all);
     let replay = sse::attach(&d, &ws, &c, &run, 0).await.until_end().await;
     assert_eq!(replay, all, "a full replay is the same stream");
 }
@@ -283,7 +283,7 @@ async fn another_instance_on_the_same_database_follows_a_run_live() {
     let mut all = seen;
     all.extend(rest_on_b);
     assert_numbered_from(&all, 1);
-    assert_eq!(all.last().expect("an end").event, "message.completed");
+    sse::completed(&all);
 }
 
 #[tokio::test]
@@ -323,7 +323,7 @@ async fn a_chain_reports_progress_that_goes_down_and_every_step_is_forwarded() {
         .await;
 
     assert_numbered_from(&events, 1);
-    assert_eq!(events.last().expect("an end").event, "message.completed");
+    sse::completed(&events);
     let values: Vec<f64> = events
         .iter()
         .filter(|e| e.event == "progress")
@@ -460,7 +460,7 @@ async fn completed_runs_are_counted_by_agent_and_outcome() {
     let d = Daedalus::start(&db, &[]).await;
     let (ws, c) = echo_chat(&d).await;
     for text in ["one", "two"] {
-        sse::send(&d, &ws, &c, text).await.until_end().await;
+        sse::completed(&sse::send(&d, &ws, &c, text).await.until_end().await);
     }
 
     let metrics = d.get("/metrics").await;

@@ -1,10 +1,10 @@
-//! Runs when something breaks: the agent server dies mid-run or restarts between turns
-//! (each test starts its own FastAgent for that), or a Daedalus instance dies while one
-//! of its runs is going.
+//! Runs when something breaks: the agent server dies mid-run or restarts between turns,
+//! or a Daedalus instance dies while one of its runs is going. Each test starts a
+//! FastAgent of its own, so killing it or leaving it busy disturbs no other test.
 
 mod common;
 
-use common::fastagent::{FastAgent, conversation_with, messages, shared_url, workspace_with};
+use common::fastagent::{FastAgent, conversation_with, messages, workspace_with};
 use common::sse::{self, SseEvent};
 use common::{Daedalus, TestDb};
 
@@ -37,7 +37,7 @@ async fn an_agent_server_killed_mid_run_fails_the_run_and_loses_nothing() {
         .await
         .until_end()
         .await;
-    assert_eq!(first.last().expect("an end").event, "message.completed");
+    sse::completed(&first);
 
     let mut stream = sse::send(&d, &ws, &c, &sleep_for(60)).await;
     let mut events = stream.until("progress").await;
@@ -100,10 +100,12 @@ async fn after_an_agent_server_restart_the_next_turn_still_knows_the_conversatio
 
 #[tokio::test]
 async fn a_run_of_a_killed_instance_is_failed_by_another() {
+    // A server of its own: the agent goes on sleeping after its caller died.
+    let agent = FastAgent::start().await;
     let db = TestDb::create().await;
     let a = Daedalus::start(&db, &[]).await;
     let b = Daedalus::start(&db, &[]).await;
-    let ws = workspace_with(&a, &[("local", &shared_url())]).await;
+    let ws = workspace_with(&a, &[("local", &agent.url())]).await;
     let c = conversation_with(&a, &ws, "sleeper").await;
 
     let mut stream = sse::send(&a, &ws, &c, &sleep_for(150)).await;

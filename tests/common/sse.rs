@@ -44,6 +44,18 @@ impl SseEvent {
     }
 }
 
+/// The answer message of a run whose events end with `message.completed`; any other end
+/// panics showing it (a failed run's error says why).
+pub fn completed(events: &[SseEvent]) -> &Value {
+    let last = events.last().expect("the run has events");
+    assert_eq!(
+        last.event, "message.completed",
+        "the run did not complete: {:#}",
+        last.data
+    );
+    &last.data["message"]
+}
+
 /// An open event stream.
 pub struct EventStream {
     pub status: StatusCode,
