@@ -497,3 +497,30 @@ async fn a_run_is_cancelled_from_another_instance() {
     let list = messages(&b, &ws, &c).await;
     assert_eq!(list[1]["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn re_attaching_after_the_last_event_of_an_ended_run_ends_the_stream() {
+    let db = TestDb::create().await;
+    let d = Daedalus::start(&db, &[]).await;
+    let (ws, c) = echo_chat(&d).await;
+    let events = sse::send(&d, &ws, &c, "done soon").await.until_end().await;
+    let run = run_id(&events[0]);
+    let last = events.last().expect("an end").seq();
+
+    // What a browser's EventSource does when a finished stream closes: it reconnects
+    // with the last id it saw. Nothing more will come, so the answer must end (a 204
+    // also tells EventSource to stop reconnecting).
+    let mut again = sse::attach(&d, &ws, &c, &run, last).await;
+    if again.status == http::StatusCode::NO_CONTENT {
+        return;
+    }
+    again.expect_stream();
+    // Longer than the keep-alive period, so a stream kept open only by keep-alives shows.
+    let patience = std::time::Duration::from_secs(30);
+    let ended = tokio::time::timeout(patience, again.next()).await;
+    match ended {
+        Ok(None) => {}
+        Ok(Some(event)) => panic!("an ended run sent another event: {event:?}"),
+        Err(_) => panic!("the stream of an ended run stayed open for {patience:?}"),
+    }
+}
