@@ -230,7 +230,15 @@ async fn s3s_stopped_during_a_multipart_upload() {
 async fn s3s_multipart_upload_cut_by_an_outage_is_not_left_unfinished() {
     let s = cut_upload(Backend::S3s, Upload::ChunkedForm).await;
     let prefix = format!("workspaces/{}/", s.ws);
-    let unfinished = s.server.view().unfinished(&prefix).await;
+    // The abort is retried in the background with backoff; give it a bounded while.
+    let mut unfinished = s.server.view().unfinished(&prefix).await;
+    for _ in 0..60 {
+        if unfinished.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        unfinished = s.server.view().unfinished(&prefix).await;
+    }
     assert_eq!(
         unfinished,
         Vec::<String>::new(),

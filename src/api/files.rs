@@ -256,9 +256,10 @@ pub async fn handle_upload(app: &App, user: &User, ws: Uuid, req: Request) -> Re
         .put(&key, &file_type, len, body)
         .await
         .map_err(|e| upload_error(e, limit))?;
-    let measured = receipt
-        .measured()
-        .ok_or_else(|| Error::internal("the upload ended without its measurements"))?;
+    let Some(measured) = receipt.measured() else {
+        let _ = app.store.delete(&key).await;
+        return Err(Error::internal("the upload ended without its measurements"));
+    };
     let size = i64::try_from(measured.size).map_err(Error::internal)?;
     let meta = NewFile {
         id,

@@ -3,7 +3,8 @@
 //! The body is cut into parts of [`PART_SIZE`] bytes (the last one shorter), well above
 //! S3's 5 MiB minimum; while one part uploads the next one is read, so memory holds at
 //! most two parts. A body that ends within the first part goes as a single PUT instead.
-//! Any failure aborts the upload, so no parts are left behind. Two cases escape that: the
+//! Any failure aborts the upload, so no parts are left behind (an abort the server cannot
+//! take during an outage is retried in the background). Two cases escape that: the
 //! process dying, or the caller dropping the `put` future instead of letting the body
 //! stream fail; the bucket's `AbortIncompleteMultipartUpload` lifecycle rule cleans up
 //! after both. A CompleteMultipartUpload whose answer is lost can be retried into
@@ -127,12 +128,42 @@ async fn complete(
     store.read_xml(call).await.map(drop)
 }
 
-/// Best effort: the caller reports the error that made it abort, not this one.
+/// The caller reports the error that made it abort, not this one. An abort that cannot
+/// reach the server (the outage that failed the upload, usually) is retried in the
+/// background with backoff for a while, so the parts do not stay stored once it is back.
 async fn abort(store: &S3Store, key: &str, upload_id: &str) {
+    if try_abort(store, key, upload_id).await {
+        return;
+    }
+    let (store, key, upload_id) = (store.clone(), key.to_string(), upload_id.to_string());
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(500);
+        for _ in 0..ABORT_RETRIES {
+            tokio::time::sleep(delay).await;
+            if try_abort(&store, &key, &upload_id).await {
+                return;
+            }
+            delay = (delay * 2).min(std::time::Duration::from_secs(60));
+        }
+        log::error!(target: "s3", upload_id = upload_id.as_str();
+            "gave up aborting a failed multipart upload; the bucket's lifecycle rule must clean it");
+    });
+}
+
+/// About fifteen minutes of tries, the last ones a minute apart.
+const ABORT_RETRIES: u32 = 20;
+
+/// True when the upload is gone (aborted now, or unknown to the server already).
+async fn try_abort(store: &S3Store, key: &str, upload_id: &str) -> bool {
     let call =
         Call::new("AbortMultipartUpload", Method::DELETE, Some(key)).query("uploadId", upload_id);
-    if let Err(e) = store.send(call).await {
-        log::warn!(target: "s3", upload_id; "could not abort a failed multipart upload: {e}");
+    match store.send(call).await {
+        Ok(_) => true,
+        Err(StorageError::Service { code, .. }) if code == "NoSuchUpload" => true,
+        Err(e) => {
+            log::warn!(target: "s3", upload_id; "could not abort a failed multipart upload: {e}");
+            false
+        }
     }
 }
 

@@ -256,6 +256,8 @@ fn take_body(payload: &mut Payload) -> (Body, Option<BodyFailure>) {
                 expected: *len,
                 sent: 0,
                 failure: failure.clone(),
+                held: None,
+                done: false,
             };
             let frames = StreamBody::new(watched.map_ok(Frame::data));
             (BodyExt::boxed_unsync(frames), Some(failure))
@@ -284,11 +286,18 @@ impl BodyFailure {
 }
 
 /// A body stream held to its announced length, its failure kept aside.
+///
+/// hyper stops polling once the announced length has gone out, so the last chunk is held
+/// back until the stream confirms its end: whatever measures the stream (size, checksum)
+/// sees it finish, and a stream longer than announced fails the request.
 struct Watched {
     inner: ByteStream,
     expected: u64,
     sent: u64,
     failure: BodyFailure,
+    /// The chunk that reached the announced length, waiting for the stream's end.
+    held: Option<Bytes>,
+    done: bool,
 }
 
 impl Watched {
@@ -306,14 +315,26 @@ impl Stream for Watched {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
         match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => self.poll_next(cx),
             Poll::Ready(Some(Ok(chunk))) => {
                 self.sent += chunk.len() as u64;
                 if self.sent > self.expected {
                     let (expected, sent) = (self.expected, self.sent);
                     return self.fail(length_mismatch(Some(expected), sent));
                 }
+                if self.sent == self.expected {
+                    self.held = Some(chunk);
+                    return self.poll_next(cx);
+                }
                 Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) if self.held.is_some() => {
+                self.done = true;
+                Poll::Ready(self.held.take().map(Ok))
             }
             Poll::Ready(Some(Err(e))) => self.fail(e),
             Poll::Ready(None) if self.sent < self.expected => {
