@@ -37,6 +37,22 @@ pub struct App {
     pub store: crate::storage::Store,
 }
 
+/// Sessions first: FastAgent 0.10.48 serves every stateless (2026-07-28) request from one
+/// shared session, so stateless calls would mix the memories of different conversations
+/// and users, and two runs at once would collide. A server that opens no session is still
+/// reached statelessly, with the transcript carrying the conversation.
+fn mcp_options() -> crate::mcp::PoolOptions {
+    let mut versions: Vec<String> = crate::mcp::protocol::SUPPORTED
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    versions.rotate_left(1);
+    crate::mcp::PoolOptions {
+        protocol_versions: versions,
+        ..Default::default()
+    }
+}
+
 impl App {
     pub fn new(cfg: Config, db: Pool, store: crate::storage::Store) -> App {
         App {
@@ -44,7 +60,7 @@ impl App {
             db,
             users: Mutex::new(HashMap::new()),
             telemetry_limit: Default::default(),
-            mcp: crate::mcp::Pool::new(crate::mcp::PoolOptions::default()),
+            mcp: crate::mcp::Pool::new(mcp_options()),
             agents: Default::default(),
             runs: Default::default(),
             store,

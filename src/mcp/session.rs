@@ -42,6 +42,10 @@ impl Established {
 }
 
 /// Negotiates the revision and, for the session revisions, opens a session.
+///
+/// `versions` is in order of preference. When a session revision comes first, a session
+/// is asked for first and the stateless revision is tried only if the server will not
+/// open one; otherwise the stateless revision is tried first.
 pub async fn open(
     ctx: &Ctx<'_>,
     versions: &[String],
@@ -52,7 +56,18 @@ pub async fn open(
         .filter(|v| !protocol::is_stateless(v))
         .cloned()
         .collect();
-    if versions.iter().any(|v| v == STATELESS) {
+    let offers_stateless = versions.iter().any(|v| v == STATELESS);
+    let prefers_sessions = versions.first().is_some_and(|v| !protocol::is_stateless(v));
+    if offers_stateless && prefers_sessions {
+        if let Some(newest) = legacy.first() {
+            match initialize(ctx, newest, versions, next_id()).await {
+                Err(error) if falls_back(&error) => {}
+                other => return other,
+            }
+        }
+        legacy.clear();
+    }
+    if offers_stateless {
         match discover(ctx, next_id()).await {
             Ok(Discovered::Stateless(established)) => return Ok(established),
             Ok(Discovered::Legacy(theirs)) if !theirs.is_empty() => {

@@ -263,6 +263,10 @@ async fn follow_into(app: &App, run: Uuid, mut after: i32, tx: &mpsc::Sender<Byt
                 Vec::new()
             }
         };
+        if batch.is_empty() && run_has_ended(app, run).await {
+            // The client already holds the last event (it re-attached after the end).
+            return;
+        }
         for event in batch {
             if tx.send(events::sse_frame(&event)).await.is_err() {
                 return;
@@ -282,6 +286,17 @@ async fn follow_into(app: &App, run: Uuid, mut after: i32, tx: &mpsc::Sender<Byt
             () = tx.closed() => return,
         }
     }
+}
+
+/// The end of a run is written with its last event, so an ended run has no more events.
+async fn run_has_ended(app: &App, run: Uuid) -> bool {
+    let Ok(db) = app.db.get().await else {
+        return false;
+    };
+    let status = db
+        .query_opt("SELECT status FROM runs WHERE id = $1", &[&run])
+        .await;
+    matches!(status, Ok(Some(row)) if row.get::<_, &str>(0) != "running")
 }
 
 async fn read_events(app: &App, run: Uuid, after: i32) -> Result<Vec<Event>> {
