@@ -16,7 +16,7 @@ use crate::http::{self, Response};
 use crate::mcp::{ServerInfo, ServerSpec};
 
 /// How long a discovery answer (or failure) is reused.
-const TTL: Duration = Duration::from_secs(20);
+const TTL: Duration = Duration::from_secs(5);
 
 /// What discovery found on a server, or why it failed.
 type Answer = std::result::Result<ServerInfo, String>;

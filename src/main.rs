@@ -70,11 +70,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, cfg: Config) -> Result<(), String> {
+    // A busy port is found before the database is touched.
+    let listener = match command {
+        Command::Serve => Some(
+            tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {} (DAEDALUS_LISTEN): {e}", cfg.listen))?,
+        ),
+        _ => None,
+    };
     let (url, cluster) = database(&cfg).await?;
-    let result = match command {
-        Command::Serve => serve(cfg, &url).await,
-        Command::Migrate => apply_migrations(&url).await.map(|_| ()),
-        Command::MigrateStatus => print_status(&url).await,
+    let result = match listener {
+        Some(listener) => serve(cfg, &url, listener).await,
+        None if matches!(command, Command::Migrate) => apply_migrations(&url).await.map(|_| ()),
+        None => print_status(&url).await,
     };
     if let Some(cluster) = cluster {
         tokio::task::spawn_blocking(move || cluster.stop())
@@ -117,34 +126,36 @@ async fn print_status(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(cfg: Config, url: &str) -> Result<(), String> {
+async fn serve(cfg: Config, url: &str, listener: tokio::net::TcpListener) -> Result<(), String> {
     let shutdown = shutdown_signal();
     apply_migrations(url).await?;
     let pool = db::pool(url)?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (DAEDALUS_LISTEN): {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let spa = cfg
         .static_dir
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    daedalus::api::telemetry::preset_metrics();
+    let store = storage(&cfg).await?;
     log::info!(target: "daedalus", addr = addr.to_string().as_str(), env = format!("{:?}", cfg.env).as_str(),
         static_dir = spa.as_str(), version = env!("CARGO_PKG_VERSION");
         "listening; open http://{addr}/");
-    daedalus::api::telemetry::preset_metrics();
-    let store = storage(&cfg).await?;
     let app = Arc::new(App::new(cfg, pool, store));
-    daedalus::runs::hub::spawn_listener(app.runs.hub.clone(), url.to_string());
+    let background = tokio_util::sync::CancellationToken::new();
+    daedalus::runs::hub::spawn_listener(app.runs.hub.clone(), url.to_string(), background.clone());
     daedalus::runs::sweep::spawn(app.clone());
     daedalus::http::server::serve(app.clone(), listener, shutdown).await;
-    app.runs
-        .shutdown(daedalus::http::server::SHUTDOWN_GRACE)
-        .await;
+    // Streams following runs held the HTTP drain open, so the grace is mostly spent:
+    // what still runs now is cut off and recorded as failed.
+    app.runs.shutdown(RUNS_EXTRA_GRACE).await;
+    background.cancel();
     app.mcp.shutdown().await;
     Ok(())
 }
+
+/// How long runs get after the HTTP drain (itself `SHUTDOWN_GRACE`) before they are cut off.
+const RUNS_EXTRA_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// S3 when an endpoint is configured, else files under the data folder.
 async fn storage(cfg: &Config) -> Result<Store, String> {

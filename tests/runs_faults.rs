@@ -48,7 +48,7 @@ async fn an_agent_server_killed_mid_run_fails_the_run_and_loses_nothing() {
     let failed = events.last().expect("an end");
     assert_eq!(failed.event, "run.failed", "{events:#?}");
     let error = &failed.data["error"];
-    assert_eq!(error["code"], "unreachable", "{error}");
+    assert_eq!(error["code"], "agent_unreachable", "{error}");
     assert!(
         error["message"]
             .as_str()

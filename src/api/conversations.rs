@@ -202,17 +202,25 @@ pub async fn handle_update(
     http::json(StatusCode::OK, &to_json(&row))
 }
 
+/// Deletes the conversation with its messages and runs; a run still going is stopped.
 pub async fn handle_delete(app: &App, user: &User, ws: Uuid, c: Uuid) -> Result<Response> {
     let db = app.db.get().await?;
-    let deleted = db
-        .execute(
-            "DELETE FROM conversations c USING workspaces w
-             WHERE c.id = $1 AND c.workspace_id = $2 AND w.id = c.workspace_id AND w.owner_id = $3",
+    let row = db
+        .query_one(
+            "WITH gone AS (
+                DELETE FROM conversations c USING workspaces w
+                WHERE c.id = $1 AND c.workspace_id = $2 AND w.id = c.workspace_id AND w.owner_id = $3
+                RETURNING c.id)
+             SELECT (SELECT count(*) FROM gone),
+                    array(SELECT r.id FROM runs r JOIN gone ON r.conversation_id = gone.id
+                          WHERE r.status = 'running')",
             &[&c, &ws, &user.id],
         )
         .await?;
-    if deleted == 0 {
+    drop(db);
+    if row.get::<_, i64>(0) == 0 {
         return Err(Error::NotFound);
     }
+    crate::runs::cancel_all(app, &row.get::<_, Vec<Uuid>>(1)).await;
     Ok(http::no_content())
 }

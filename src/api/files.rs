@@ -234,7 +234,8 @@ pub async fn handle_upload(app: &App, user: &User, ws: Uuid, req: Request) -> Re
         } else {
             limit
         },
-    )?;
+    )
+    .map_err(|_| Error::PayloadTooLarge { limit })?;
     let declared = header_str(&req, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let raw_name = raw_upload_name(&req)?;
     let body = incoming_stream(req.into_body());

@@ -354,7 +354,9 @@ pub async fn handle_delete(app: &App, user: &User, ws: Uuid) -> Result<Response>
         .query_one(
             "WITH gone AS (DELETE FROM workspaces WHERE id = $1 AND owner_id = $2 RETURNING id)
              SELECT (SELECT count(*) FROM gone),
-                    array(SELECT storage_key FROM files WHERE workspace_id IN (SELECT id FROM gone))",
+                    array(SELECT storage_key FROM files WHERE workspace_id IN (SELECT id FROM gone)),
+                    array(SELECT r.id FROM runs r JOIN conversations c ON c.id = r.conversation_id
+                          WHERE c.workspace_id IN (SELECT id FROM gone) AND r.status = 'running')",
             &[&ws, &user.id],
         )
         .await?;
@@ -363,6 +365,7 @@ pub async fn handle_delete(app: &App, user: &User, ws: Uuid) -> Result<Response>
         return Err(Error::NotFound);
     }
     let keys: Vec<String> = row.get(1);
+    crate::runs::cancel_all(app, &row.get::<_, Vec<Uuid>>(2)).await;
     for key in keys {
         if let Err(e) = app.store.delete(&key).await {
             log::warn!(target: "files", key = key.as_str(), error = e.to_string().as_str();

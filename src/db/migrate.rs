@@ -113,9 +113,11 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
 }
 
 async fn create_version_table(client: &Client) -> Result<(), tokio_postgres::Error> {
+    // Quiet: "relation already exists, skipping" on every start is noise in the log.
     client
         .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
+            "SET client_min_messages = warning;
+            CREATE TABLE IF NOT EXISTS schema_migrations (
                 version integer PRIMARY KEY,
                 name text NOT NULL,
                 checksum text NOT NULL,

@@ -101,16 +101,23 @@ impl Hub {
 }
 
 /// Keeps one listening connection open for the life of the process, reconnecting with
-/// backoff when it drops.
-pub fn spawn_listener(hub: Arc<Hub>, url: String) {
+/// backoff when it drops, until `stop` is cancelled (at shutdown, before the database goes).
+pub fn spawn_listener(hub: Arc<Hub>, url: String, stop: CancellationToken) {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(500);
         loop {
-            match listen(&hub, &url).await {
+            let result = tokio::select! {
+                result = listen(&hub, &url) => result,
+                () = stop.cancelled() => return,
+            };
+            match result {
                 Ok(()) => delay = Duration::from_millis(500),
                 Err(e) => log::warn!(target: "runs", error = e.as_str(); "run event listener lost"),
             }
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.cancelled() => return,
+            }
             delay = (delay * 2).min(Duration::from_secs(30));
         }
     });

@@ -190,11 +190,29 @@ pub async fn handle_events(
     let after = events::parse_last_event_id(raw).ok_or_else(|| {
         Error::bad_request(
             "invalid_last_event_id",
-            "Last-Event-ID must be an event number",
+            "Last-Event-ID (or ?after=) must be an event number",
         )
     })?;
     check_run(app, user, ws, c, r).await?;
     Ok(event_stream(follow(app.clone(), r, after)))
+}
+
+/// Stops the running calls of these runs, wherever they execute (their conversation or
+/// workspace is being deleted).
+pub async fn cancel_all(app: &App, runs: &[Uuid]) {
+    for run in runs {
+        if app.runs.hub.cancel_local(*run) {
+            continue;
+        }
+        if let Ok(db) = app.db.get().await {
+            let _ = db
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&events::CANCEL_CHANNEL, &run.to_string()],
+                )
+                .await;
+        }
+    }
 }
 
 /// `POST …/runs/{r}/cancel`: asks the instance running it to stop; answers the status.

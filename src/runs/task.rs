@@ -231,6 +231,8 @@ impl RunError {
     fn code(&self) -> &'static str {
         match self {
             RunError::Api(e) => e.code(),
+            // One code for "the agent server is down", whether found out before or during the call.
+            RunError::Mcp(e) if e.kind() == "unreachable" => "agent_unreachable",
             RunError::Mcp(e) => e.code(),
         }
     }
@@ -417,12 +419,14 @@ async fn try_record_end(
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     let row = tx
-        .query_one(
+        .query_opt(
             "SELECT r.status, (SELECT coalesce(max(seq), 0) + 1 FROM run_events WHERE run_id = r.id)
              FROM runs r WHERE r.id = $1 FOR UPDATE",
             &[&run],
         )
         .await?;
+    // The conversation was deleted meanwhile: there is nothing left to record.
+    let Some(row) = row else { return Ok(0) };
     let (current, seq): (String, i32) = (row.get(0), row.get(1));
     if current != "running" {
         return Ok(seq - 1);

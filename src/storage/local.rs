@@ -19,6 +19,17 @@ use super::{ByteRange, ByteStream, Object, ObjectMeta, StorageError};
 /// Folder under the root that holds uploads in progress; never a key part.
 pub const PARTIAL_DIR: &str = ".partial";
 
+/// A file being written in the partial folder. It is removed when dropped, so a failed
+/// write, or an upload cut off by the client or a shutdown (its future dropped), leaves
+/// nothing; once renamed into place, removing the old path does nothing.
+struct PartialFile(PathBuf);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Read size for downloads: large enough for throughput, small for memory.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -42,8 +53,24 @@ impl LocalStore {
             .fold(self.root.clone(), |p, part| p.join(part))
     }
 
+    /// Makes the folders, and removes what a crash left in the partial folder (files an
+    /// hour old: no upload of a running instance is that slow to write a byte).
     pub async fn ensure_ready(&self) -> Result<(), StorageError> {
-        fs::create_dir_all(self.root.join(PARTIAL_DIR)).await?;
+        let partial_dir = self.root.join(PARTIAL_DIR);
+        fs::create_dir_all(&partial_dir).await?;
+        let mut entries = fs::read_dir(&partial_dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let stale = entry
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if stale {
+                let _ = fs::remove_file(entry.path()).await;
+            }
+        }
         Ok(())
     }
 
@@ -66,14 +93,9 @@ impl LocalStore {
         len: Option<u64>,
         body: ByteStream,
     ) -> Result<(), StorageError> {
-        let partial = self.partial_path();
-        match write_all(&partial, len, body).await {
-            Ok(()) => self.move_into_place(&partial, key).await,
-            Err(e) => {
-                let _ = fs::remove_file(&partial).await;
-                Err(e)
-            }
-        }
+        let partial = PartialFile(self.partial_path());
+        write_all(&partial.0, len, body).await?;
+        self.move_into_place(&partial.0, key).await
     }
 
     async fn move_into_place(&self, partial: &Path, key: &str) -> Result<(), StorageError> {
@@ -84,11 +106,7 @@ impl LocalStore {
             }
             fs::rename(partial, &target).await
         };
-        if let Err(e) = placed.await {
-            let _ = fs::remove_file(partial).await;
-            return Err(e.into());
-        }
-        Ok(())
+        placed.await.map_err(Into::into)
     }
 
     pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Object, StorageError> {
