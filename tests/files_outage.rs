@@ -117,7 +117,39 @@ impl Setup {
             resp = request => resp,
             () = feeding => unreachable!("feeding never ends on its own"),
         };
-        read_reply(resp.unwrap_or_else(|e| panic!("no answer ({e:?})\n{}", self.d.dump()))).await
+        match resp {
+            Ok(resp) => read_reply(resp).await,
+            Err(e) => self.answer_from_the_log(&e).await,
+        }
+    }
+
+    /// The server may answer and close while the client is still writing the body; the
+    /// client then sees a broken pipe, not the answer. What daedalus answered is in its
+    /// access line and error line, which stand in for the lost reply.
+    async fn answer_from_the_log(&self, e: &dyn std::fmt::Debug) -> Reply {
+        let access = self
+            .d
+            .wait_for_log(|l| {
+                l["target"] == "access"
+                    && l["route"] == "/api/workspaces/{ws}/files"
+                    && l["status"].as_u64().is_some_and(|s| s >= 400)
+            })
+            .await;
+        let status = access["status"].as_u64().expect("a status") as u16;
+        let code = self
+            .d
+            .logs()
+            .iter()
+            .rev()
+            .find(|l| l["request_id"] == access["request_id"] && l["code"].is_string())
+            .map(|l| l["code"].clone())
+            .unwrap_or_else(|| panic!("no error code logged after {e:?}\n{}", self.d.dump()));
+        let body = serde_json::json!({"error": {"code": code, "message": "(from the log)"}});
+        Reply {
+            status: http::StatusCode::from_u16(status).expect("a valid status"),
+            headers: http::HeaderMap::new(),
+            body: serde_json::to_vec(&body).expect("JSON").into(),
+        }
     }
 }
 
