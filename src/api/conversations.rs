@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::paging::{self, Key, List};
+use super::paging::{Key, Window};
 use super::validate;
 use super::workspaces::{check_owner, rfc3339};
 use crate::app::{App, User};
@@ -63,13 +63,7 @@ fn archived_filter(value: Option<&str>) -> Result<Archived> {
 /// `?q=` finds titles containing the text; `?archived=false|true|all` (default false).
 pub async fn handle_list(app: &App, user: &User, ws: Uuid, req: &Request) -> Result<Response> {
     let pairs = query::parse(req.uri().query())?;
-    let page = query::Page::from_pairs(&pairs)?;
-    let after = page
-        .cursor
-        .as_deref()
-        .map(Key::decode)
-        .transpose()?
-        .unwrap_or_else(Key::start);
+    let window = Window::from_pairs(&pairs)?;
     let search = query::get(&pairs, "q")
         .map(|q| validate::text("q", q, 200, true))
         .transpose()?;
@@ -90,31 +84,21 @@ pub async fn handle_list(app: &App, user: &User, ws: Uuid, req: &Request) -> Res
            AND ($5::boolean IS NULL OR c.archived = $5)
          ORDER BY c.updated_at DESC, c.id DESC LIMIT $6"
     );
+    let (after, fetch) = (&window.after, window.fetch());
     let rows = db
         .query(
             &sql,
-            &[
-                &ws,
-                &after.at,
-                &after.id,
-                &pattern,
-                &archived,
-                &(page.limit + 1),
-            ],
+            &[&ws, &after.at, &after.id, &pattern, &archived, &fetch],
         )
         .await?;
-    let list = paging::page(rows, page.limit, |r| {
-        Key {
+    window.respond(
+        rows,
+        |r| Key {
             at: r.get(6),
             id: r.get(0),
-        }
-        .encode()
-    });
-    let body = List {
-        items: list.items.iter().map(to_json).collect(),
-        next_cursor: list.next_cursor,
-    };
-    http::json(StatusCode::OK, &body)
+        },
+        to_json,
+    )
 }
 
 fn like_escape(text: &str) -> String {

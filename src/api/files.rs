@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::paging::{self, Key, List};
+use super::paging::{Key, Window};
 use super::workspaces::{check_owner, rfc3339};
 use crate::app::{App, User};
 use crate::error::{Error, Result};
@@ -157,35 +157,23 @@ async fn load_row(app: &App, user: &User, ws: Uuid, f: Uuid) -> Result<Row> {
 }
 
 pub async fn handle_list(app: &App, user: &User, ws: Uuid, req: &Request) -> Result<Response> {
-    let pairs = query::parse(req.uri().query())?;
-    let page = query::Page::from_pairs(&pairs)?;
-    let after = page
-        .cursor
-        .as_deref()
-        .map(Key::decode)
-        .transpose()?
-        .unwrap_or_else(Key::start);
+    let window = Window::from_pairs(&query::parse(req.uri().query())?)?;
     check_owner(app, user, ws).await?;
     let db = app.db.get().await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM files WHERE workspace_id = $1 AND (created_at, id) < ($2, $3)
          ORDER BY created_at DESC, id DESC LIMIT $4"
     );
-    let rows = db
-        .query(&sql, &[&ws, &after.at, &after.id, &(page.limit + 1)])
-        .await?;
-    let list = paging::page(rows, page.limit, |r| {
-        Key {
+    let (after, fetch) = (&window.after, window.fetch());
+    let rows = db.query(&sql, &[&ws, &after.at, &after.id, &fetch]).await?;
+    window.respond(
+        rows,
+        |r| Key {
             at: r.get(6),
             id: r.get(0),
-        }
-        .encode()
-    });
-    let body = List {
-        items: list.items.iter().map(to_json).collect(),
-        next_cursor: list.next_cursor,
-    };
-    http::json(StatusCode::OK, &body)
+        },
+        to_json,
+    )
 }
 
 pub async fn handle_get(app: &App, user: &User, ws: Uuid, f: Uuid) -> Result<Response> {

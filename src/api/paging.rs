@@ -1,6 +1,8 @@
 //! Keyset paging for lists ordered newest first by `(timestamp, id)`: the cursor names the
 //! last item of the previous page, so pages stay stable while rows are added.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -45,6 +47,52 @@ impl Key {
             at: OffsetDateTime::from_unix_timestamp(253_402_300_799).expect("year 9999 is valid"),
             id: Uuid::max(),
         }
+    }
+}
+
+/// Where a newest-first list request starts: its page size and the key after which it
+/// begins (`limit` and `cursor` of the query).
+pub struct Window {
+    pub limit: i64,
+    pub after: Key,
+}
+
+impl Window {
+    pub fn from_pairs(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Result<Window> {
+        let page = crate::http::query::Page::from_pairs(pairs)?;
+        let after = page
+            .cursor
+            .as_deref()
+            .map(Key::decode)
+            .transpose()?
+            .unwrap_or_else(Key::start);
+        Ok(Window {
+            limit: page.limit,
+            after,
+        })
+    }
+
+    /// Rows to fetch: one more than a page, to learn whether another page exists.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// The list answer for rows fetched with [`Window::fetch`].
+    pub fn respond<T>(
+        &self,
+        rows: Vec<T>,
+        key: impl Fn(&T) -> Key,
+        to_json: impl Fn(&T) -> serde_json::Value,
+    ) -> Result<crate::http::Response> {
+        let list = page(rows, self.limit, |row| key(row).encode());
+        let items: Vec<serde_json::Value> = list.items.iter().map(to_json).collect();
+        crate::http::json(
+            ::http::StatusCode::OK,
+            &List {
+                items,
+                next_cursor: list.next_cursor,
+            },
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::paging::{self, Key, List};
+use super::paging::{Key, Window};
 use super::validate;
 use crate::app::{App, User};
 use crate::error::{Error, Result};
@@ -139,38 +139,28 @@ pub async fn check_owner(app: &App, user: &User, ws: Uuid) -> Result<()> {
 }
 
 pub async fn handle_list(app: &App, user: &User, req: &Request) -> Result<Response> {
-    let pairs = query::parse(req.uri().query())?;
-    let page = query::Page::from_pairs(&pairs)?;
-    let after = page
-        .cursor
-        .as_deref()
-        .map(Key::decode)
-        .transpose()?
-        .unwrap_or_else(Key::start);
+    let window = Window::from_pairs(&query::parse(req.uri().query())?)?;
     let db = app.db.get().await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM workspaces WHERE owner_id = $1 AND (created_at, id) < ($2, $3)
          ORDER BY created_at DESC, id DESC LIMIT $4"
     );
+    let (after, fetch) = (&window.after, window.fetch());
     let rows = db
-        .query(&sql, &[&user.id, &after.at, &after.id, &(page.limit + 1)])
+        .query(&sql, &[&user.id, &after.at, &after.id, &fetch])
         .await?;
     let items = rows
         .iter()
         .map(Workspace::from_row)
         .collect::<Result<Vec<_>>>()?;
-    let list = paging::page(items, page.limit, |w| {
-        Key {
+    window.respond(
+        items,
+        |w| Key {
             at: w.created_at,
             id: w.id,
-        }
-        .encode()
-    });
-    let body = List {
-        items: list.items.iter().map(Workspace::to_json).collect(),
-        next_cursor: list.next_cursor,
-    };
-    http::json(StatusCode::OK, &body)
+        },
+        Workspace::to_json,
+    )
 }
 
 pub async fn handle_get(app: &App, user: &User, ws: Uuid) -> Result<Response> {
