@@ -2,9 +2,10 @@
 //! record's key-value fields. The level comes from `RUST_LOG` (default `info`).
 
 use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use log::kv::{Key, Value, VisitSource};
-use serde_json::{Map, Value as Json};
 
 /// Libraries whose debug output carries request data (statement parameters, headers,
 /// bodies): they never log below `info`, whatever `RUST_LOG` says, so secrets and message
@@ -24,8 +25,9 @@ pub fn init() {
     for module in CAPPED {
         builder.filter_module(module, log::LevelFilter::Info);
     }
+    let sink = Sink::start();
     builder
-        .target(env_logger::Target::Stdout)
+        .target(env_logger::Target::Pipe(Box::new(sink)))
         .format(|buf, record| {
             let line = render(record);
             buf.write_all(&line)?;
@@ -34,42 +36,126 @@ pub fn init() {
         .init();
 }
 
+/// How long a line may wait in memory before it reaches stdout.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Lines are written out at once beyond this many buffered bytes.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Lines gathered in memory and written to stdout in batches: one `write` per line was
+/// the largest cost of a small request. A thread writes them out every `FLUSH_EVERY`;
+/// [`flush`] does it at once (at exit). A crash can lose the last `FLUSH_EVERY` of lines.
+struct Sink;
+
+impl Sink {
+    fn start() -> Sink {
+        std::thread::Builder::new()
+            .name("log-flush".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(FLUSH_EVERY);
+                    flush();
+                }
+            })
+            .expect("a thread can be started at start-up");
+        Sink
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buffer = BUFFER.lock().unwrap_or_else(|p| p.into_inner());
+        buffer.extend_from_slice(bytes);
+        if buffer.len() >= FLUSH_BYTES {
+            write_out(&mut buffer);
+        }
+        Ok(bytes.len())
+    }
+
+    /// The logger asks after every line; the batching above decides instead.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes every buffered line to stdout now.
+pub fn flush() {
+    let mut buffer = BUFFER.lock().unwrap_or_else(|p| p.into_inner());
+    write_out(&mut buffer);
+}
+
+fn write_out(buffer: &mut Vec<u8>) {
+    if buffer.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    // Nowhere to report a failing stdout; the lines are dropped rather than kept growing.
+    let _ = out.write_all(buffer).and_then(|()| out.flush());
+    buffer.clear();
+}
+
 /// One record as a JSON object; fields keep their JSON types where the value has one.
+/// Written straight into the line buffer: this runs once per request (the access line).
 pub fn render(record: &log::Record<'_>) -> Vec<u8> {
-    let mut obj = Map::with_capacity(8);
+    let mut out = Vec::with_capacity(256);
     let now = time::OffsetDateTime::now_utc();
     let ts = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    obj.insert("ts".into(), Json::String(ts));
-    obj.insert(
-        "level".into(),
-        Json::String(record.level().as_str().to_ascii_lowercase()),
-    );
-    obj.insert("target".into(), Json::String(record.target().to_string()));
-    obj.insert("msg".into(), Json::String(record.args().to_string()));
-    let mut fields = Fields(&mut obj);
-    // A visitor over our own map cannot fail.
-    let _ = record.key_values().visit(&mut fields);
-    serde_json::to_vec(&Json::Object(obj)).unwrap_or_default()
+    out.extend_from_slice(b"{\"ts\":");
+    push_str(&mut out, &ts);
+    out.extend_from_slice(b",\"level\":\"");
+    out.extend_from_slice(level_name(record.level()).as_bytes());
+    out.extend_from_slice(b"\",\"target\":");
+    push_str(&mut out, record.target());
+    out.extend_from_slice(b",\"msg\":");
+    match record.args().as_str() {
+        Some(text) => push_str(&mut out, text),
+        None => push_str(&mut out, &record.args().to_string()),
+    }
+    // A visitor writing into our own buffer cannot fail.
+    let _ = record.key_values().visit(&mut Fields(&mut out));
+    out.push(b'}');
+    out
 }
 
-struct Fields<'a>(&'a mut Map<String, Json>);
+fn level_name(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Error => "error",
+        log::Level::Warn => "warn",
+        log::Level::Info => "info",
+        log::Level::Debug => "debug",
+        log::Level::Trace => "trace",
+    }
+}
+
+/// A JSON string, escaped.
+fn push_str(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+}
+
+struct Fields<'a>(&'a mut Vec<u8>);
 
 impl<'kvs> VisitSource<'kvs> for Fields<'_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let json = if let Some(n) = value.to_u64() {
-            Json::from(n)
+        let out = &mut *self.0;
+        out.push(b',');
+        push_str(out, key.as_str());
+        out.push(b':');
+        if let Some(n) = value.to_u64() {
+            out.extend_from_slice(n.to_string().as_bytes());
         } else if let Some(n) = value.to_i64() {
-            Json::from(n)
+            out.extend_from_slice(n.to_string().as_bytes());
         } else if let Some(b) = value.to_bool() {
-            Json::Bool(b)
-        } else if let Some(f) = value.to_f64() {
-            Json::from(f)
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+        } else if let Some(f) = value.to_f64().filter(|f| f.is_finite()) {
+            serde_json::to_writer(&mut *out, &f).expect("writing to a Vec cannot fail");
+        } else if let Some(text) = value.to_borrowed_str() {
+            push_str(out, text);
         } else {
-            Json::String(value.to_string())
-        };
-        self.0.insert(key.as_str().to_string(), json);
+            push_str(out, &value.to_string());
+        }
         Ok(())
     }
 }
@@ -77,6 +163,7 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as Json;
 
     #[test]
     fn a_record_becomes_one_json_object_with_its_fields() {

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(e) => {
             log::error!(target: "config", variable = e.variable.as_str(); "bad configuration: {e}");
+            logging::flush();
             eprintln!("daedalus: bad configuration: {e}");
             return ExitCode::from(2);
         }
@@ -59,14 +60,16 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("the tokio runtime starts on any supported system");
-    match runtime.block_on(run(command, cfg)) {
+    let code = match runtime.block_on(run(command, cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             log::error!(target: "daedalus", "{message}");
             eprintln!("daedalus: {message}");
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::flush();
+    code
 }
 
 async fn run(command: Command, cfg: Config) -> Result<(), String> {

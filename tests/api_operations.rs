@@ -278,6 +278,9 @@ async fn every_log_line_is_json_and_each_request_has_one_access_line() {
         .await;
     assert_eq!(given.header("x-request-id"), Some("client-chosen-id-42"));
     d.get("/api/nothing").await.expect_error(404);
+    // Lines reach stdout in batches, and an access line after its response: wait for the last.
+    d.wait_for_log(|l| l["target"] == "access" && l["status"] == 404)
+        .await;
     let lines = d.logs();
     let access = || lines.iter().filter(|l| l["target"] == "access");
     for request_id in [generated_id.as_str(), "client-chosen-id-42"] {

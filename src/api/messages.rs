@@ -5,12 +5,13 @@
 //! cursor leads back to older messages.
 
 use ::http::StatusCode;
+use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::conversations::load_row;
 use super::paging::List;
-use super::workspaces::rfc3339;
 use crate::app::{App, User};
 use crate::error::{Error, Result};
 use crate::http::query::{self, encode_cursor};
@@ -21,19 +22,43 @@ pub const COLUMNS: &str = "id, conversation_id, role, content, status, error, ag
 
 /// A message row in the answer shape.
 pub fn to_json(row: &Row) -> serde_json::Value {
-    serde_json::json!({
-        "id": row.get::<_, Uuid>(0),
-        "conversation_id": row.get::<_, Uuid>(1),
-        "role": row.get::<_, &str>(2),
-        "content": row.get::<_, &str>(3),
-        "status": row.get::<_, &str>(4),
-        "error": row.get::<_, Option<serde_json::Value>>(5),
-        "agent": row.get::<_, Option<&str>>(6),
-        "run_id": row.get::<_, Option<Uuid>>(7),
-        "file_ids": row.get::<_, Vec<Uuid>>(8),
-        "created_at": rfc3339(row.get(9)),
-        "parts": row.get::<_, serde_json::Value>(10),
-    })
+    serde_json::to_value(Message::from_row(row)).expect("a message always serialises")
+}
+
+/// A message row in the answer shape, borrowing from the row: listing messages is the
+/// busiest read, so no intermediate JSON tree is built.
+#[derive(Serialize)]
+pub struct Message<'a> {
+    id: Uuid,
+    conversation_id: Uuid,
+    role: &'a str,
+    content: &'a str,
+    status: &'a str,
+    error: Option<serde_json::Value>,
+    agent: Option<&'a str>,
+    run_id: Option<Uuid>,
+    file_ids: Vec<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    parts: serde_json::Value,
+}
+
+impl<'a> Message<'a> {
+    pub fn from_row(row: &'a Row) -> Message<'a> {
+        Message {
+            id: row.get(0),
+            conversation_id: row.get(1),
+            role: row.get(2),
+            content: row.get(3),
+            status: row.get(4),
+            error: row.get(5),
+            agent: row.get(6),
+            run_id: row.get(7),
+            file_ids: row.get(8),
+            created_at: row.get(9),
+            parts: row.get(10),
+        }
+    }
 }
 
 /// Where a page starts: after a sequence number (forward) or before one (backward).
@@ -83,8 +108,9 @@ pub async fn handle_list(
             ));
         }
     };
-    let rows = fetch_page(app, user, ws, c, position, page.limit).await?;
-    http::json(StatusCode::OK, &rows)
+    let (rows, next_cursor) = fetch_page(app, user, ws, c, position, page.limit).await?;
+    let items: Vec<Message<'_>> = rows.iter().map(Message::from_row).collect();
+    http::json(StatusCode::OK, &List { items, next_cursor })
 }
 
 /// One page of messages, checking ownership in the same round trip when rows exist.
@@ -95,7 +121,7 @@ async fn fetch_page(
     c: Uuid,
     position: Position,
     limit: i64,
-) -> Result<List<serde_json::Value>> {
+) -> Result<(Vec<Row>, Option<String>)> {
     let db = app.db.get().await?;
     let (cmp, order) = match position {
         Position::After(_) => (">", "ASC"),
@@ -126,8 +152,5 @@ async fn fetch_page(
     if matches!(position, Position::Before(_)) {
         rows.reverse();
     }
-    Ok(List {
-        items: rows.iter().map(to_json).collect(),
-        next_cursor: next.filter(|_| more).map(Position::encode),
-    })
+    Ok((rows, next.filter(|_| more).map(Position::encode)))
 }

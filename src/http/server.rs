@@ -154,7 +154,21 @@ fn request_id(req: &Request) -> String {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string)
+        .map_or_else(new_request_id, str::to_string)
+}
+
+/// A random prefix per process and a counter: unique across instances, and far cheaper
+/// per request than a random UUID.
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    format!(
+        "{prefix:016x}{:016x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn log_error(err: &Error, ctx: &RequestContext, route: &str) {
@@ -202,7 +216,7 @@ impl AccessRecord {
             request_id = self.ctx.request_id.as_str(), method = method, route = self.template,
             status = self.status, bytes = self.bytes,
             duration_ms = elapsed.as_secs_f64() * 1000.0, user = user, complete = complete;
-            "{method} {} {}", self.template, self.status);
+            "request");
     }
 }
 
