@@ -69,7 +69,7 @@ impl Setup {
 
     /// Starts an upload of `LEN` bytes, kills the S3 server after some of them, and
     /// keeps sending until the service answers.
-    async fn upload_through_an_outage(&mut self, kind: Upload) -> Reply {
+    async fn upload_through_an_outage(&mut self, kind: Upload) -> Answer {
         let (tx, body) = fed_body();
         let form_type = format!("multipart/form-data; boundary={BOUNDARY}");
         let len = LEN.to_string();
@@ -118,7 +118,7 @@ impl Setup {
             () = feeding => unreachable!("feeding never ends on its own"),
         };
         match resp {
-            Ok(resp) => read_reply(resp).await,
+            Ok(resp) => Answer::Reply(read_reply(resp).await),
             Err(e) => self.answer_from_the_log(&e).await,
         }
     }
@@ -126,7 +126,7 @@ impl Setup {
     /// The server may answer and close while the client is still writing the body; the
     /// client then sees a broken pipe, not the answer. What daedalus answered is in its
     /// access line and error line, which stand in for the lost reply.
-    async fn answer_from_the_log(&self, e: &dyn std::fmt::Debug) -> Reply {
+    async fn answer_from_the_log(&self, e: &dyn std::fmt::Debug) -> Answer {
         let access = self
             .d
             .wait_for_log(|l| {
@@ -142,18 +142,33 @@ impl Setup {
             .iter()
             .rev()
             .find(|l| l["request_id"] == access["request_id"] && l["code"].is_string())
-            .map(|l| l["code"].clone())
+            .and_then(|l| l["code"].as_str().map(str::to_string))
             .unwrap_or_else(|| panic!("no error code logged after {e:?}\n{}", self.d.dump()));
-        let body = serde_json::json!({"error": {"code": code, "message": "(from the log)"}});
-        Reply {
-            status: http::StatusCode::from_u16(status).expect("a valid status"),
-            headers: http::HeaderMap::new(),
-            body: serde_json::to_vec(&body).expect("JSON").into(),
-        }
+        Answer::Logged { status, code }
     }
 }
 
 /// The whole answer; a body cut off by the closing connection reads as empty.
+/// What the client got: the reply, or, when the reply was lost to a broken pipe, the
+/// status and error code daedalus logged for it.
+enum Answer {
+    Reply(Reply),
+    Logged { status: u16, code: String },
+}
+
+impl Answer {
+    /// The error code of an error answer with this status (a reply must be JSON).
+    fn expect_error(&self, want: u16) -> String {
+        match self {
+            Answer::Reply(reply) => reply.expect_error(want),
+            Answer::Logged { status, code } => {
+                assert_eq!(*status, want, "logged status");
+                code.clone()
+            }
+        }
+    }
+}
+
 async fn read_reply(resp: http::Response<hyper::body::Incoming>) -> Reply {
     let (parts, body) = resp.into_parts();
     let body = body
